@@ -1,0 +1,63 @@
+// Decodes image files with libvips straight to a model's input size.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "detection.hpp"
+
+namespace autotags {
+
+enum class ResizeMode {
+    letterbox,    // fit inside the input keeping aspect, pad the rest
+    stretch,      // scale each axis to the input size independently
+    centre_crop,  // fill the input keeping aspect, crop the overflow evenly
+};
+
+enum class PadPlacement { centre, top_left };
+
+struct InputFit {
+    int width = 640;
+    int height = 640;
+    ResizeMode mode = ResizeMode::letterbox;
+    PadPlacement placement = PadPlacement::centre;
+    std::array<std::uint8_t, 3> pad_colour{114, 114, 114};
+};
+
+// How model-input pixels relate to the original, EXIF-oriented image:
+// input = source / scale + offset.
+struct Geometry {
+    int source_width = 0;
+    int source_height = 0;
+    double scale_x = 1, scale_y = 1;
+    double offset_x = 0, offset_y = 0;
+
+    // Maps a box in input pixels to source pixels, clipped to the image.
+    Box to_source(const Box& input_box) const;
+};
+
+struct LoadedImage {
+    std::vector<std::uint8_t> rgb;  // fit.height x fit.width x 3, sRGB, 8-bit
+    Geometry geometry;
+};
+
+class ImageLoader {
+public:
+    ImageLoader(InputFit fit, std::uint64_t max_source_pixels);
+
+    // Throws ImageError naming the file when it cannot be decoded.
+    LoadedImage load(const std::string& path) const;
+
+    const InputFit& fit() const { return fit_; }
+
+private:
+    InputFit fit_;
+    std::uint64_t max_source_pixels_;
+};
+
+// Starts libvips once per process; safe to call repeatedly.
+void initialise_libvips();
+
+}  // namespace autotags

@@ -1,0 +1,123 @@
+#include "inference_model.hpp"
+
+#include "errors.hpp"
+
+namespace autotags {
+
+namespace {
+
+ov::Core& shared_core() {
+    static ov::Core core;
+    return core;
+}
+
+TensorLayout detect_layout(const ov::PartialShape& shape, TensorLayout requested,
+                           const std::string& path) {
+    if (requested != TensorLayout::automatic) return requested;
+    if (shape.rank().is_static() && shape.rank().get_length() == 4) {
+        if (shape[1].is_static() && shape[1].get_length() == 3) return TensorLayout::nchw;
+        if (shape[3].is_static() && shape[3].get_length() == 3) return TensorLayout::nhwc;
+    }
+    throw ModelError(path + ": cannot tell the image layout of input shape " + shape.to_string() +
+                     "; expected [N,3,H,W] or [N,H,W,3]");
+}
+
+int static_dimension(const ov::PartialShape& shape, std::size_t axis, int requested,
+                     const std::string& what, const std::string& path) {
+    if (requested > 0) return requested;
+    if (shape[axis].is_static()) return static_cast<int>(shape[axis].get_length());
+    throw ModelError(path + ": the model's input " + what +
+                     " is dynamic; give the input size in the model's catalogue entry");
+}
+
+std::shared_ptr<ov::Model> read_model(const std::string& path) {
+    try {
+        return shared_core().read_model(path);
+    } catch (const std::exception& error) {
+        throw ModelError(path + ": cannot read model file: " + error.what());
+    }
+}
+
+}  // namespace
+
+InferenceModel::InferenceModel(const std::string& model_path, const std::string& device,
+                               const InputSpec& spec,
+                               const std::map<std::string, std::string>& config)
+    : path_(model_path), device_(device) {
+    std::shared_ptr<ov::Model> model = read_model(model_path);
+    if (model->inputs().size() != 1)
+        throw ModelError(model_path + ": the model has " + std::to_string(model->inputs().size()) +
+                         " inputs; an image model has exactly one");
+
+    const ov::PartialShape input_shape = model->input().get_partial_shape();
+    if (input_shape.rank().is_dynamic() || input_shape.rank().get_length() != 4)
+        throw ModelError(model_path + ": input shape " + input_shape.to_string() +
+                         " is not a 4-D image batch");
+    const TensorLayout layout = detect_layout(input_shape, spec.layout, model_path);
+    const bool planar = layout == TensorLayout::nchw;
+    input_height_ = static_dimension(input_shape, planar ? 2 : 1, spec.height, "height", model_path);
+    input_width_ = static_dimension(input_shape, planar ? 3 : 2, spec.width, "width", model_path);
+    batch_ = std::max(1, spec.batch);
+
+    try {
+        const ov::Shape fixed = planar ? ov::Shape{std::size_t(batch_), 3, std::size_t(input_height_),
+                                                   std::size_t(input_width_)}
+                                       : ov::Shape{std::size_t(batch_), std::size_t(input_height_),
+                                                   std::size_t(input_width_), 3};
+        model->reshape(fixed);
+
+        ov::preprocess::PrePostProcessor ppp(model);
+        auto& input = ppp.input();
+        input.tensor()
+            .set_element_type(ov::element::u8)
+            .set_layout("NHWC")
+            .set_color_format(ov::preprocess::ColorFormat::RGB);
+        input.model().set_layout(planar ? "NCHW" : "NHWC");
+        if (spec.bgr) input.preprocess().convert_color(ov::preprocess::ColorFormat::BGR);
+        const ov::element::Type model_type = model->input().get_element_type();
+        if (model_type != ov::element::u8) input.preprocess().convert_element_type(ov::element::f32);
+        if (!spec.mean.empty()) input.preprocess().mean(spec.mean);
+        if (!spec.scale.empty()) input.preprocess().scale(spec.scale);
+        if (model_type != ov::element::u8 && model_type != ov::element::f32 && model_type.is_static())
+            input.preprocess().convert_element_type(model_type);
+        for (std::size_t i = 0; i < model->outputs().size(); ++i)
+            ppp.output(i).tensor().set_element_type(ov::element::f32);
+        model = ppp.build();
+
+        ov::AnyMap properties;
+        for (const auto& [key, value] : config) properties[key] = value;
+        compiled_ = shared_core().compile_model(model, device, properties);
+    } catch (const ModelError&) {
+        throw;
+    } catch (const std::exception& error) {
+        throw ModelError(model_path + ": cannot prepare the model for " + device + ": " + error.what());
+    }
+}
+
+unsigned InferenceModel::optimal_request_count() const {
+    try {
+        return std::max(1u, compiled_.get_property(ov::optimal_number_of_infer_requests));
+    } catch (const ov::Exception&) {
+        return 1;
+    }
+}
+
+std::vector<std::vector<std::size_t>> InferenceModel::output_shapes() const {
+    std::vector<std::vector<std::size_t>> shapes;
+    for (const auto& output : compiled_.outputs()) {
+        const ov::Shape shape = output.get_shape();
+        shapes.emplace_back(shape.begin(), shape.end());
+    }
+    return shapes;
+}
+
+std::vector<std::vector<std::string>> InferenceModel::output_names() const {
+    std::vector<std::vector<std::string>> names;
+    for (const auto& output : compiled_.outputs()) {
+        const auto& set = output.get_names();
+        names.emplace_back(set.begin(), set.end());
+    }
+    return names;
+}
+
+}  // namespace autotags

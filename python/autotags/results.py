@@ -1,0 +1,71 @@
+"""Typed results handed to callers of the public API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Box:
+    """A box in original-image pixels (EXIF orientation applied)."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    def as_list(self) -> list[float]:
+        return [round(self.x1, 1), round(self.y1, 1), round(self.x2, 1), round(self.y2, 1)]
+
+
+@dataclass(frozen=True)
+class Tag:
+    """One label: where a detector found it (box) or a classifier's whole-image guess."""
+
+    label: str
+    score: float
+    box: Box | None = None
+
+
+@dataclass(frozen=True)
+class ImageTags:
+    """Everything one model said about one image, or why it could not."""
+
+    path: str
+    width: int
+    height: int
+    model: str
+    tags: list[Tag] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def labels(self) -> list[str]:
+        """Distinct labels, best score first."""
+        return list(dict.fromkeys(tag.label for tag in sorted(self.tags, key=lambda t: -t.score)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "width": self.width,
+            "height": self.height,
+            "model": self.model,
+            "tags": [
+                {"label": t.label, "score": round(t.score, 4),
+                 "box": t.box.as_list() if t.box else None}
+                for t in self.tags
+            ],
+            "error": self.error,
+        }
