@@ -22,6 +22,9 @@ void initialise_libvips() {
         // per-image threads and operation cache would only add contention and memory.
         vips_concurrency_set(1);
         vips_cache_set_max(0);
+        // Problems surface as per-file errors; libvips' warnings would only clutter stderr.
+        g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING,
+                          [](const gchar*, GLogLevelFlags, const gchar*, gpointer) {}, nullptr);
     });
 }
 
@@ -61,6 +64,14 @@ std::vector<std::uint8_t> copy_pixels(const VImage& image) {
     const std::unique_ptr<void, decltype(&g_free)> pixels(image.write_to_memory(&size), g_free);
     const auto* begin = static_cast<const std::uint8_t*>(pixels.get());
     return {begin, begin + size};
+}
+
+// libvips reports errors in its own vocabulary; say the common ones plainly.
+std::string readable_reason(std::string reason) {
+    if (reason.find("not in a known format") != std::string::npos)
+        return "not an image, or a format this system's libvips cannot read";
+    while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
+    return reason.empty() ? "cannot decode the image" : reason;
 }
 
 VipsSize thumbnail_size_rule(ResizeMode mode) {
@@ -106,7 +117,8 @@ LoadedImage ImageLoader::load(const std::string& path) const {
         auto options = VImage::option()
                            ->set("height", fit_.height)
                            ->set("size", thumbnail_size_rule(fit_.mode))
-                           ->set("fail_on", VIPS_FAIL_ON_TRUNCATED);
+                           // Fail rather than tag the grey filler of a cut-off file.
+                           ->set("option_string", "fail_on=truncated");
         if (fit_.mode == ResizeMode::centre_crop) options->set("crop", VIPS_INTERESTING_CENTRE);
         VImage image = to_srgb_uint8(
             VImage::thumbnail_source(VSource::new_from_file(path.c_str()), fit_.width, options));
@@ -140,10 +152,8 @@ LoadedImage ImageLoader::load(const std::string& path) const {
 
         return {copy_pixels(image), geometry};
     } catch (const vips::VError& error) {
-        std::string reason = error.what();
-        while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
         vips_error_clear();
-        throw ImageError(path, reason.empty() ? "cannot decode image" : reason);
+        throw ImageError(path, readable_reason(error.what()));
     }
 }
 

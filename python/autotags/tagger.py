@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 
-import openvino  # noqa: F401  (loads libopenvino before the extension that links it)
+import openvino
 
 from . import _engine, locations
 from .catalogue import DEFAULT_ACCURACY, Catalogue, ModelSpec, load_catalogue
@@ -90,7 +90,7 @@ class Tagger:
 
     def __init__(
         self,
-        model: str | None = None,
+        model: str | ModelSpec | None = None,
         *,
         device: str = "CPU",
         accuracy: int = DEFAULT_ACCURACY,
@@ -101,8 +101,11 @@ class Tagger:
         install: bool = True,
         catalogue: Catalogue | None = None,
     ) -> None:
-        catalogue = catalogue or load_catalogue()
-        self.spec = catalogue.get(model or catalogue.default_models[0])
+        if isinstance(model, ModelSpec):
+            self.spec = model
+        else:
+            catalogue = catalogue or load_catalogue()
+            self.spec = catalogue.get(model or catalogue.default_models[0])
         self.accuracy = accuracy
         self.threshold = self.spec.threshold(accuracy)
         if threads is not None and threads < 1:

@@ -1,0 +1,82 @@
+"""The default models on real photos, through the whole engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from autotags import Tagger
+from sample_files import make_bad_files, make_variant
+
+
+@pytest.mark.parametrize(("photo", "expected"), [
+    ("cat", "cat"), ("astronaut", "person"), ("coffee", "cup"),
+    ("dog", "dog"), ("horses", "horse"), ("giraffe", "giraffe"),
+])
+def test_detector_finds_the_object(detector, photos, photo, expected):
+    result = detector.tag_file(photos[photo])
+    assert result.ok, result.error
+    assert expected in result.labels, f"{photo}: got {result.labels}"
+
+
+def test_detector_boxes_lie_inside_the_original_image(detector, photos):
+    result = detector.tag_file(photos["dog"])
+    assert (result.width, result.height) == (768, 576)
+    for tag in result.tags:
+        assert tag.box is not None
+        assert 0 <= tag.box.x1 < tag.box.x2 <= result.width
+        assert 0 <= tag.box.y1 < tag.box.y2 <= result.height
+    dog = next(tag for tag in result.tags if tag.label == "dog")
+    # the dog sits in the lower-left part of the photo
+    assert dog.box.x1 < 250 and dog.box.y1 > 150 and dog.box.x2 < 450
+
+
+def test_classifier_top_label_on_cat_photo_is_a_cat(classifier, photos):
+    result = classifier.tag_file(photos["cat"])
+    assert result.ok
+    assert result.tags[0].label in {"tabby", "tiger cat", "Egyptian cat", "Persian cat",
+                                    "Siamese cat"}
+    assert result.tags[0].box is None
+    assert result.tags == sorted(result.tags, key=lambda tag: -tag.score)
+
+
+def test_higher_accuracy_keeps_fewer_tags(photos):
+    loose = Tagger("ssd-mobilenet-v2", accuracy=1, precision="f32").tag_file(photos["kite"])
+    strict = Tagger("ssd-mobilenet-v2", accuracy=10, precision="f32").tag_file(photos["kite"])
+    assert len(strict.tags) < len(loose.tags)
+    assert min(tag.score for tag in loose.tags) >= 0.20
+    assert min(tag.score for tag in strict.tags) >= 0.80
+
+
+@pytest.mark.parametrize("variant", ["grey", "cmyk", "rgb16", "alpha"])
+def test_colour_variants_tag_like_their_rgb_twin(detector, photos, tmp_path, vips_cli, variant):
+    twin = detector.tag_file(photos["cat"])
+    result = detector.tag_file(make_variant(photos["cat"], tmp_path, vips_cli, variant))
+    assert result.labels[0] == twin.labels[0] == "cat"
+    assert result.tags[0].score == pytest.approx(twin.tags[0].score, abs=0.08)
+
+
+def test_bad_files_fail_alone_and_the_others_are_tagged(detector, photos, tmp_path):
+    bad = make_bad_files(tmp_path, photos["dog"])
+    paths = [photos["cat"], *[path for path, _ in bad.values()], photos["dog"], photos["coffee"]]
+    results = list(detector.tag(paths))
+    assert [r.path for r in results] == [str(p) for p in paths]  # input order kept
+    assert "cat" in results[0].labels
+    assert "dog" in results[-2].labels and "cup" in results[-1].labels
+    for result, (path, words) in zip(results[1:-2], bad.values(), strict=True):
+        assert not result.ok and result.tags == []
+        assert str(path) in result.error and words in result.error
+
+
+def test_many_images_come_back_once_each_in_order(detector, photos):
+    paths = [photos[name] for name in ("cat", "dog", "coffee", "horses")] * 12
+    results = list(detector.tag(paths))
+    assert [r.path for r in results] == [str(p) for p in paths]
+    first = {r.path: r.labels for r in results[:4]}
+    assert all(r.labels == first[r.path] for r in results)
+
+
+def test_stopping_early_cancels_cleanly(detector, photos):
+    stream = detector.tag([photos["cat"]] * 40)
+    assert next(stream).ok
+    stream.close()  # the engine stops decoding; nothing hangs or leaks
+    assert detector.tag_file(photos["dog"]).ok
