@@ -5,6 +5,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh" --test
 PYTHON="${AUTOTAGS_VENV:-$ROOT/.venv}/bin/python"
 cd "$ROOT"
-"$PYTHON" -m ruff check python tests bench
+"$PYTHON" -m ruff check .
 # Run from the tests folder against the installed package, not the source tree.
 "$PYTHON" -m pytest "$@"
