@@ -1,6 +1,8 @@
 // One model compiled for one device, with its pre-processing folded into the graph.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <openvino/openvino.hpp>
@@ -43,6 +45,10 @@ public:
 
     ov::InferRequest create_request() { return compiled_.create_infer_request(); }
 
+    // Images sent to inference over this model's lifetime (tests count them).
+    std::uint64_t images_inferred() const { return images_inferred_; }
+    void count_inferred(std::size_t images) { images_inferred_ += images; }
+
 private:
     std::string path_;
     std::string device_;
@@ -50,6 +56,7 @@ private:
     int input_height_ = 0;
     int batch_ = 1;
     ov::CompiledModel compiled_;
+    std::atomic<std::uint64_t> images_inferred_{0};
 };
 
 }  // namespace autotags

@@ -135,6 +135,7 @@ PYBIND11_MODULE(_engine, m) {
         .def_property_readonly("input_height", &InferenceModel::input_height)
         .def_property_readonly("batch", &InferenceModel::batch)
         .def_property_readonly("request_count", &InferenceModel::optimal_request_count)
+        .def_property_readonly("images_inferred", &InferenceModel::images_inferred)
         .def_property_readonly("output_shapes", &InferenceModel::output_shapes)
         .def_property_readonly("output_names", &InferenceModel::output_names);
 

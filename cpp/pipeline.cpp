@@ -129,6 +129,7 @@ void ResultStream::dispatch_batches() {
             flight.geometries.push_back(batch[b].image.geometry);
         }
         try {
+            model_->count_inferred(batch.size());
             request.start_async();
         } catch (...) {
             complete_request(slot, std::current_exception());

@@ -18,6 +18,16 @@ def cache_home() -> Path:
     return Path(xdg) / "autotags"
 
 
+def default_database() -> Path:
+    """The tag database: ``$AUTOTAGS_DB`` if set, else
+    ``$XDG_DATA_HOME/autotags/tags.sqlite3`` (``~/.local/share/autotags/tags.sqlite3``)."""
+    explicit = os.environ.get("AUTOTAGS_DB")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "autotags" / "tags.sqlite3"
+
+
 def models_dir() -> Path:
     return cache_home() / "models"
 

@@ -6,6 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def without_path(error: str, path: str) -> str:
+    """An engine error message names its file; drop that where the path is shown anyway."""
+    prefix = path + ": "
+    return error[len(prefix):] if error.startswith(prefix) else error
+
+
 @dataclass(frozen=True)
 class Box:
     """A box in original-image pixels (EXIF orientation applied)."""

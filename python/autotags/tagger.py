@@ -145,6 +145,11 @@ class Tagger:
     def model_name(self) -> str:
         return self.spec.name
 
+    @property
+    def images_inferred(self) -> int:
+        """Images this tagger has sent through the network so far."""
+        return int(self._model.images_inferred)
+
     def tag(self, paths: Iterable[StrPath]) -> Iterator[ImageTags]:
         """Yields one result per path, in the order given. Files that cannot be read
         yield a result whose ``error`` says why; the others are still tagged."""

@@ -1,0 +1,136 @@
+"""Finding the image files below the paths a user gives."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .store import FileState
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({
+    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".gif", ".heic",
+    ".heif", ".hif", ".avif", ".jxl", ".jp2", ".j2k", ".bmp", ".pnm", ".ppm", ".pgm",
+})
+# Files that sit beside photos but are never images: not even worth opening.
+NOT_IMAGE_EXTENSIONS = frozenset({
+    ".xmp", ".txt", ".json", ".xml", ".db", ".ini", ".thm", ".pp3", ".dop", ".mp4", ".mov",
+    ".avi", ".mkv", ".mts", ".m2ts", ".3gp", ".wmv", ".mp3", ".wav", ".m4a", ".aac", ".flac",
+    ".ogg", ".pdf", ".zip", ".html", ".css", ".js", ".py", ".sqlite3", ".sqlite",
+})
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"II*\x00", b"MM\x00*", b"BM",
+               b"\xff\x0a", b"\x00\x00\x00\x0cJXL ", b"\x00\x00\x00\x0cjP  ")
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis")
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    path: str
+    state: FileState
+
+
+@dataclass(frozen=True)
+class WalkProblem:
+    path: str
+    reason: str
+
+
+@dataclass
+class Discovery:
+    files: list[FoundFile] = field(default_factory=list)
+    problems: list[WalkProblem] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)      # roots that were walked
+    vanished: list[str] = field(default_factory=list)     # given files that are gone
+
+
+def looks_like_image(path: str) -> bool:
+    """Sniff the first bytes of a file whose name says nothing."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return False
+    if head.startswith(_SIGNATURES):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
+
+
+def _wanted(name: str, path: str) -> bool:
+    extension = os.path.splitext(name)[1].lower()
+    if extension in IMAGE_EXTENSIONS:
+        return True
+    if extension in NOT_IMAGE_EXTENSIONS:
+        return False
+    return looks_like_image(path)
+
+
+def _state(info: os.stat_result) -> FileState:
+    return FileState(size=info.st_size, mtime_ns=info.st_mtime_ns)
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
+    """Image files below `paths`, each once, sorted within each folder.
+
+    Hidden files and folders (name starting with '.') are skipped; symbolic links are
+    followed, but a folder is never entered twice, so link loops end. Files named
+    explicitly are always taken, whatever their name. Folders that cannot be read are
+    reported, not fatal.
+    """
+    found = Discovery()
+    seen_files: set[str] = set()
+    seen_folders: set[tuple[int, int]] = set()
+
+    def add(path: str, info: os.stat_result) -> None:
+        absolute = os.path.abspath(path)
+        if absolute not in seen_files:
+            seen_files.add(absolute)
+            found.files.append(FoundFile(absolute, _state(info)))
+
+    def walk(folder: str) -> None:
+        try:
+            identity = os.stat(folder)
+            key = (identity.st_dev, identity.st_ino)
+            if key in seen_folders:
+                return
+            seen_folders.add(key)
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as error:
+            found.problems.append(WalkProblem(folder, f"cannot read folder: {error.strerror}"))
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                info = entry.stat()  # follows symbolic links
+            except OSError as error:
+                found.problems.append(WalkProblem(entry.path, error.strerror or str(error)))
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                walk(entry.path)
+            elif stat.S_ISREG(info.st_mode) and _wanted(entry.name, entry.path):
+                add(entry.path, info)
+
+    for given in paths:
+        path = os.path.abspath(os.fspath(given))
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            found.vanished.append(path)
+            found.problems.append(WalkProblem(path, "no such file or folder"))
+            continue
+        except OSError as error:
+            found.problems.append(WalkProblem(path, error.strerror or str(error)))
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            found.folders.append(path)
+            walk(path)
+        else:
+            add(path, info)
+    return found

@@ -1,0 +1,276 @@
+"""Scanning a collection: decide what needs tagging, tag it, store it in batches."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from . import locations
+from .catalogue import DEFAULT_ACCURACY, load_catalogue
+from .discovery import FoundFile, discover
+from .results import ImageTags
+from .store import Failure, FileState, NewTag, ScanRecord, TagStore
+from .tagger import DEFAULT_MAX_MEGAPIXELS, Tagger
+
+log = logging.getLogger(__name__)
+
+ScanMode = Literal["new", "all"]
+Policy = Literal["replace", "update"]
+SCAN_MODES: tuple[ScanMode, ...] = ("new", "all")
+POLICIES: tuple[Policy, ...] = ("replace", "update")
+
+# A batch is committed when it holds this many images or is this old, whichever
+# comes first: few enough transactions to be fast, recent enough that little is redone.
+COMMIT_EVERY_IMAGES = 64
+COMMIT_EVERY_SECONDS = 2.0
+_FINGERPRINT_SPAN = 64 * 1024
+
+
+class ScanBusyError(RuntimeError):
+    """Another scan is writing to the same database."""
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    done: int
+    total: int
+    path: str
+    model: str
+    images_per_second: float
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if self.images_per_second <= 0:
+            return None
+        return (self.total - self.done) / self.images_per_second
+
+
+@dataclass
+class ScanReport:
+    found: int = 0                 # image files below the given paths
+    scanned: int = 0               # image x model runs that finished (tagged or failed)
+    skipped: int = 0               # image x model runs already up to date
+    inferred: int = 0              # images sent through a network
+    newly_missing: int = 0         # known images that have disappeared
+    failures: list[Failure] = field(default_factory=list)
+    elapsed: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def images_per_second(self) -> float:
+        return self.scanned / self.elapsed if self.elapsed > 0 else 0.0
+
+
+class ScanInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a scan; everything finished before it is stored."""
+
+    def __init__(self, report: ScanReport) -> None:
+        super().__init__("scan interrupted")
+        self.report = report
+
+
+ProgressCallback = Callable[[ScanProgress], None]
+
+
+def fingerprint(path: str, size: int) -> str | None:
+    """Cheap content identity: size plus the first and last 64 KiB."""
+    digest = hashlib.blake2b(str(size).encode(), digest_size=16)
+    try:
+        with open(path, "rb") as handle:
+            digest.update(handle.read(_FINGERPRINT_SPAN))
+            if size > 2 * _FINGERPRINT_SPAN:
+                handle.seek(-_FINGERPRINT_SPAN, os.SEEK_END)
+                digest.update(handle.read(_FINGERPRINT_SPAN))
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def needs_scan(found: FoundFile, record: ScanRecord | None, mode: ScanMode,
+               retry_failed: bool) -> bool:
+    if mode == "all" or record is None:
+        return True
+    changed = (record.state.size, record.state.mtime_ns) != (found.state.size,
+                                                             found.state.mtime_ns)
+    if changed:
+        return True
+    return record.error is not None and retry_failed
+
+
+def merge_instances(result: ImageTags) -> list[NewTag]:
+    """One stored tag per label: the best score and how many times it was found."""
+    best: dict[str, NewTag] = {}
+    for tag in result.tags:
+        known = best.get(tag.label)
+        best[tag.label] = NewTag(tag.label, max(tag.score, known.confidence if known else 0.0),
+                                 (known.instances if known else 0) + 1)
+    return list(best.values())
+
+
+@contextlib.contextmanager
+def exclusive_scan(database: Path) -> Iterator[None]:
+    """One scan per database at a time; the lock goes with the process, even on kill -9."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".scan-lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ScanBusyError(
+                f"another autotags scan is writing to {database}; wait for it to finish "
+                "or use another --db") from None
+        yield
+
+
+class _BatchWriter:
+    """Collects finished results and commits them in batches."""
+
+    def __init__(self, store: TagStore, model: str, settings: dict[str, object],
+                 replace: bool, report: ScanReport) -> None:
+        self._store, self._model, self._settings = store, model, settings
+        self._replace, self._report = replace, report
+        self._pending: list[tuple[FoundFile, ImageTags]] = []
+        self._oldest = time.monotonic()
+
+    def add(self, found: FoundFile, result: ImageTags) -> None:
+        if not self._pending:
+            self._oldest = time.monotonic()
+        self._pending.append((found, result))
+        if (len(self._pending) >= COMMIT_EVERY_IMAGES
+                or time.monotonic() - self._oldest >= COMMIT_EVERY_SECONDS):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        with self._store.transaction():
+            for found, result in self._pending:
+                state = FileState(found.state.size, found.state.mtime_ns,
+                                  fingerprint(found.path, found.state.size))
+                self._store.record_scan(
+                    found.path, self._model, state, self._settings, width=result.width,
+                    height=result.height, tags=merge_instances(result), error=result.error,
+                    replace=self._replace)
+        for found, result in self._pending:
+            self._report.scanned += 1
+            if result.error is not None:
+                self._report.failures.append(Failure(found.path, self._model, result.error))
+        self._pending.clear()
+
+
+ModelChoice = str | Tagger
+
+
+def _model_choices(model: ModelChoice | Sequence[ModelChoice] | None) -> list[ModelChoice]:
+    """Catalogue names (checked now, before any work) or ready taggers."""
+    catalogue = load_catalogue()
+    if model is None:
+        return [catalogue.default_models[0]]
+    choices = [model] if isinstance(model, str | Tagger) else list(model)
+    if not choices:
+        raise ValueError("no model given")
+    return [c if isinstance(c, Tagger) else catalogue.get(c).name for c in choices]
+
+
+def _name_of(choice: ModelChoice) -> str:
+    return choice.model_name if isinstance(choice, Tagger) else choice
+
+
+def scan(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    db: str | os.PathLike[str] | None = None,
+    model: ModelChoice | Sequence[ModelChoice] | None = None,
+    mode: ScanMode = "new",
+    policy: Policy = "replace",
+    accuracy: int = DEFAULT_ACCURACY,
+    device: str = "CPU",
+    threads: int | None = None,
+    precision: str | None = None,
+    max_megapixels: int = DEFAULT_MAX_MEGAPIXELS,
+    retry_failed: bool = False,
+    progress: ProgressCallback | None = None,
+) -> ScanReport:
+    """Tag the images below `paths` into the tag database `db`.
+
+    ``mode="new"`` (default) tags only images this model has not seen, or that changed
+    since (size or modification time); ``"all"`` tags everything again. ``policy``
+    ``"replace"`` (default, as digiKam) swaps the auto tags a model made before for its
+    new ones; ``"update"`` keeps them and adds. Manual tags and tags of other models are
+    never touched. Several models give one merged tag set. Images that fail are recorded
+    with the reason and retried only when they change or with ``retry_failed``.
+
+    Results are committed in batches; Ctrl-C raises :class:`ScanInterrupted` after
+    storing everything finished, and a later scan continues where this one stopped.
+    """
+    if mode not in SCAN_MODES:
+        raise ValueError(f"mode must be one of {SCAN_MODES}, got {mode!r}")
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    database = Path(db) if db is not None else locations.default_database()
+    started = time.monotonic()
+    report = ScanReport()
+
+    choices = _model_choices(model)
+
+    def tagger_for(choice: ModelChoice) -> Tagger:
+        # Built only when there is work: a scan with nothing to do loads no model.
+        if isinstance(choice, Tagger):
+            return choice
+        return Tagger(choice, device=device, accuracy=accuracy, threads=threads,
+                      precision=precision, max_megapixels=max_megapixels)
+
+    with exclusive_scan(database), TagStore(database) as store:
+        found = discover(paths)
+        report.found = len(found.files)
+        report.failures.extend(Failure(p.path, "", p.reason) for p in found.problems)
+        with store.transaction():
+            present = {os.fsencode(f.path) for f in found.files}
+            report.newly_missing = store.mark_missing(found.folders, present)
+            report.newly_missing += store.mark_missing_files(found.vanished)
+
+        plans = []
+        for choice in choices:
+            records = store.scan_records(_name_of(choice))
+            todo = [f for f in found.files
+                    if needs_scan(f, records.get(os.fsencode(f.path)), mode, retry_failed)]
+            report.skipped += len(found.files) - len(todo)
+            plans.append((choice, todo))
+
+        total = sum(len(todo) for _, todo in plans)
+        done = 0
+        try:
+            for choice, todo in plans:
+                if not todo:
+                    continue
+                tagger = tagger_for(choice)
+                name = tagger.model_name
+                settings = {"accuracy": tagger.accuracy, "threshold": round(tagger.threshold, 4),
+                            "policy": policy}
+                writer = _BatchWriter(store, name, settings, policy == "replace", report)
+                inferred_before = tagger.images_inferred
+                try:
+                    for found_file, result in zip(todo, tagger.tag(f.path for f in todo),
+                                                  strict=False):
+                        writer.add(found_file, result)
+                        done += 1
+                        if progress is not None:
+                            elapsed = time.monotonic() - started
+                            progress(ScanProgress(done, total, found_file.path, name,
+                                                  done / elapsed if elapsed > 0 else 0.0))
+                finally:
+                    writer.flush()
+                    report.inferred += tagger.images_inferred - inferred_before
+        except KeyboardInterrupt:
+            report.interrupted = True
+            report.elapsed = time.monotonic() - started
+            raise ScanInterrupted(report) from None
+    report.elapsed = time.monotonic() - started
+    return report

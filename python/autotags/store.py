@@ -1,0 +1,425 @@
+"""The SQLite tag store: images, the tag tree, and which model or person tagged what.
+
+Paths are stored as the bytes the file system uses, so names that are not valid UTF-8
+survive. Machine-made tags live below the root tag ``auto`` (``auto/cat``); manual tags
+anywhere else. Every change happens inside a transaction, and the database runs in WAL
+mode, so readers see a consistent state while a scan writes, and a killed process leaves
+the last committed state behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+AUTO_ROOT = "auto"
+MANUAL_SOURCE = "manual"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+
+StrPath = str | os.PathLike[str]
+
+_SCHEMA = """
+CREATE TABLE images (
+    id          INTEGER PRIMARY KEY,
+    path        BLOB NOT NULL UNIQUE,        -- absolute, as file-system bytes
+    size        INTEGER,
+    mtime_ns    INTEGER,
+    fingerprint TEXT,                        -- hash of size, head and tail of the file
+    width       INTEGER,
+    height      INTEGER,
+    missing     INTEGER NOT NULL DEFAULT 0   -- 1: gone at the last scan, history kept
+);
+CREATE TABLE scans (                         -- one row per image and model
+    image_id    INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    model       TEXT NOT NULL,
+    settings    TEXT NOT NULL,               -- JSON: accuracy, threshold, policy
+    scanned_at  REAL NOT NULL,
+    size        INTEGER,                     -- the file as it was when scanned
+    mtime_ns    INTEGER,
+    fingerprint TEXT,
+    error       TEXT,                        -- why it failed, NULL on success
+    PRIMARY KEY (image_id, model)
+);
+CREATE TABLE tags (
+    id        INTEGER PRIMARY KEY,
+    parent_id INTEGER REFERENCES tags(id),
+    name      TEXT NOT NULL COLLATE NOCASE
+);
+CREATE UNIQUE INDEX tags_by_parent_and_name ON tags(ifnull(parent_id, 0), name);
+CREATE TABLE image_tags (
+    image_id   INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    tag_id     INTEGER NOT NULL REFERENCES tags(id),
+    source     TEXT NOT NULL,                -- model name, or 'manual'
+    confidence REAL,                         -- best score, NULL for manual tags
+    instances  INTEGER NOT NULL DEFAULT 1,   -- how many times the model found it
+    PRIMARY KEY (image_id, tag_id, source)
+);
+CREATE INDEX image_tags_by_tag ON image_tags(tag_id);
+CREATE INDEX scans_by_model ON scans(model);
+"""
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used: newer schema, not a database, bad tag name."""
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What a file looked like on disk, to tell whether it changed."""
+
+    size: int
+    mtime_ns: int
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    """The last scan of one image by one model."""
+
+    state: FileState
+    error: str | None
+    scanned_at: float
+
+
+@dataclass(frozen=True)
+class StoredTag:
+    path: str            # full tag path, e.g. "auto/cat"
+    source: str          # the model that made it, or "manual"
+    confidence: float | None
+    instances: int
+
+
+@dataclass(frozen=True)
+class TagNode:
+    path: str
+    depth: int
+    images: int          # images carrying this tag or one below it
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    model: str
+    error: str
+
+
+@dataclass(frozen=True)
+class NewTag:
+    """A tag a model produced for an image, ready to store."""
+
+    label: str
+    confidence: float
+    instances: int = 1
+
+
+def _encode(path: StrPath) -> bytes:
+    return os.fsencode(os.path.abspath(os.fspath(path)))
+
+
+def _decode(raw: bytes) -> str:
+    return os.fsdecode(raw)
+
+
+def split_tag_path(tag: str) -> list[str]:
+    parts = [part.strip() for part in tag.strip().strip("/").split("/")]
+    if not parts or any(not part for part in parts):
+        raise StoreError(f"invalid tag {tag!r}: use names separated by '/', e.g. people/alice")
+    return parts
+
+
+class TagStore:
+    """One SQLite file. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, path: StrPath, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"{self.path}: no such tag database (run `autotags scan` first)")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit, see transaction().
+        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None, check_same_thread=False)
+        try:
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode loses nothing when the process dies, only on power loss.
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise StoreError(f"{self.path}: cannot use it as a tag database: {error}") from error
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> TagStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} was written by a newer autotags "
+                                 f"(schema {version}; this one knows {SCHEMA_VERSION})")
+            if version == 0:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All or nothing. IMMEDIATE takes the write lock up front, so two writers
+        queue instead of failing half-way."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ---- tag tree -------------------------------------------------------------------
+
+    def _tag_id(self, parts: Sequence[str], *, create: bool) -> int | None:
+        parent: int | None = None
+        for name in parts:
+            row = self._db.execute(
+                "SELECT id FROM tags WHERE ifnull(parent_id, 0) = ifnull(?, 0) AND name = ?",
+                (parent, name)).fetchone()
+            if row is None:
+                if not create:
+                    return None
+                row = (self._db.execute("INSERT INTO tags(parent_id, name) VALUES (?, ?)",
+                                        (parent, name)).lastrowid,)
+            parent = row[0]
+        return parent
+
+    def _matching_tag_ids(self, tag: str) -> list[int]:
+        """Tags whose name or full path is `tag` (any case), with everything below them."""
+        parts = split_tag_path(tag)
+        seeds: set[int] = set()
+        if len(parts) == 1:
+            seeds.update(r[0] for r in self._db.execute("SELECT id FROM tags WHERE name = ?",
+                                                         (parts[0],)))
+        full = self._tag_id(parts, create=False)
+        if full is not None:
+            seeds.add(full)
+        if not seeds:
+            return []
+        placeholders = ",".join("?" * len(seeds))
+        rows = self._db.execute(f"""
+            WITH RECURSIVE below(id) AS (
+                SELECT id FROM tags WHERE id IN ({placeholders})
+                UNION SELECT tags.id FROM tags JOIN below ON tags.parent_id = below.id)
+            SELECT id FROM below""", tuple(seeds))
+        return [r[0] for r in rows]
+
+    def _tag_paths(self) -> dict[int, str]:
+        rows = self._db.execute("""
+            WITH RECURSIVE tree(id, path) AS (
+                SELECT id, name FROM tags WHERE parent_id IS NULL
+                UNION ALL
+                SELECT tags.id, tree.path || '/' || tags.name
+                FROM tags JOIN tree ON tags.parent_id = tree.id)
+            SELECT id, path FROM tree""")
+        return dict(rows.fetchall())
+
+    # ---- images ---------------------------------------------------------------------
+
+    def image_id(self, path: StrPath) -> int | None:
+        row = self._db.execute("SELECT id FROM images WHERE path = ?", (_encode(path),)).fetchone()
+        return row[0] if row else None
+
+    def _ensure_image(self, path: StrPath) -> int:
+        raw = _encode(path)
+        self._db.execute("INSERT OR IGNORE INTO images(path) VALUES (?)", (raw,))
+        return self._db.execute("SELECT id FROM images WHERE path = ?", (raw,)).fetchone()[0]
+
+    def scan_records(self, model: str) -> dict[bytes, ScanRecord]:
+        """Last scan by `model` of every known image, keyed by encoded path."""
+        rows = self._db.execute("""
+            SELECT images.path, scans.size, scans.mtime_ns, scans.fingerprint, scans.error,
+                   scans.scanned_at
+            FROM scans JOIN images ON images.id = scans.image_id WHERE scans.model = ?""",
+                                (model,))
+        return {path: ScanRecord(FileState(size, mtime, fingerprint), error, scanned_at)
+                for path, size, mtime, fingerprint, error, scanned_at in rows}
+
+    def record_scan(self, path: StrPath, model: str, state: FileState, settings: dict[str, object],
+                    *, width: int = 0, height: int = 0, tags: Iterable[NewTag] = (),
+                    error: str | None = None, replace: bool = True) -> None:
+        """Store one model's verdict on one image. Call inside :meth:`transaction`.
+
+        ``replace`` drops the tags this model made before (digiKam's Replace); otherwise
+        they are kept and new ones added (Update). Other models' and manual tags are
+        never touched. A failed scan changes no tags.
+        """
+        image = self._ensure_image(path)
+        self._db.execute("""
+            UPDATE images SET size = ?, mtime_ns = ?, fingerprint = ?, missing = 0,
+                   width = CASE WHEN ? > 0 THEN ? ELSE width END,
+                   height = CASE WHEN ? > 0 THEN ? ELSE height END
+            WHERE id = ?""",
+                         (state.size, state.mtime_ns, state.fingerprint, width, width, height,
+                          height, image))
+        self._db.execute("""
+            INSERT OR REPLACE INTO scans(image_id, model, settings, scanned_at, size, mtime_ns,
+                                         fingerprint, error)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                         (image, model, json.dumps(settings, sort_keys=True), time.time(),
+                          state.size, state.mtime_ns, state.fingerprint, error))
+        if error is not None:
+            return
+        if replace:
+            self._db.execute("DELETE FROM image_tags WHERE image_id = ? AND source = ?",
+                             (image, model))
+        for tag in tags:
+            tag_id = self._tag_id([AUTO_ROOT, *split_tag_path(tag.label)], create=True)
+            self._db.execute("""
+                INSERT INTO image_tags(image_id, tag_id, source, confidence, instances)
+                VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(image_id, tag_id, source) DO UPDATE SET
+                    confidence = max(confidence, excluded.confidence),
+                    instances = max(instances, excluded.instances)""",
+                             (image, tag_id, model, tag.confidence, tag.instances))
+
+    def mark_missing(self, under: Sequence[StrPath], present: set[bytes]) -> int:
+        """Flag known images below the folders `under` that are not in `present`.
+        Their tags and history stay. Call inside :meth:`transaction`."""
+        missing = 0
+        for folder in under:
+            prefix = _encode(folder).rstrip(b"/") + b"/"
+            rows = self._db.execute(
+                "SELECT id, path FROM images WHERE missing = 0 AND substr(path, 1, ?) = ?",
+                (len(prefix), prefix)).fetchall()
+            gone = [(image,) for image, path in rows if path not in present]
+            self._db.executemany("UPDATE images SET missing = 1 WHERE id = ?", gone)
+            missing += len(gone)
+        return missing
+
+    def mark_missing_files(self, paths: Sequence[StrPath]) -> int:
+        """Flag the given known images as gone. Call inside :meth:`transaction`."""
+        return sum(self._db.execute("UPDATE images SET missing = 1 WHERE path = ? AND missing = 0",
+                                    (_encode(path),)).rowcount for path in paths)
+
+    # ---- manual tags ----------------------------------------------------------------
+
+    def add_manual_tag(self, path: StrPath, tag: str) -> None:
+        parts = split_tag_path(tag)
+        if parts[0].lower() == AUTO_ROOT:
+            raise StoreError(f"tags below '{AUTO_ROOT}/' are made by models; choose another name")
+        with self.transaction():
+            image = self._ensure_image(path)
+            tag_id = self._tag_id(parts, create=True)
+            self._db.execute("""INSERT OR IGNORE INTO image_tags(image_id, tag_id, source)
+                                VALUES (?, ?, ?)""", (image, tag_id, MANUAL_SOURCE))
+
+    def remove_manual_tag(self, path: StrPath, tag: str) -> bool:
+        with self.transaction():
+            image = self.image_id(path)
+            tag_id = self._tag_id(split_tag_path(tag), create=False)
+            if image is None or tag_id is None:
+                return False
+            deleted = self._db.execute(
+                "DELETE FROM image_tags WHERE image_id = ? AND tag_id = ? AND source = ?",
+                (image, tag_id, MANUAL_SOURCE)).rowcount
+            return deleted > 0
+
+    # ---- queries --------------------------------------------------------------------
+
+    def search(self, tag: str, *, include_missing: bool = False) -> list[str]:
+        """Images carrying `tag` (matched by name at any level, or by full path, ignoring
+        case) or any tag below it, sorted by path."""
+        with self._snapshot():
+            tag_ids = self._matching_tag_ids(tag)
+            if not tag_ids:
+                return []
+            placeholders = ",".join("?" * len(tag_ids))
+            rows = self._db.execute(f"""
+                SELECT DISTINCT images.path FROM images
+                JOIN image_tags ON image_tags.image_id = images.id
+                WHERE image_tags.tag_id IN ({placeholders}) AND (? OR images.missing = 0)
+                ORDER BY images.path""", (*tag_ids, include_missing))
+            return [_decode(r[0]) for r in rows]
+
+    def tags_of(self, path: StrPath) -> list[StoredTag]:
+        with self._snapshot():
+            image = self.image_id(path)
+            if image is None:
+                return []
+            paths = self._tag_paths()
+            rows = self._db.execute("""SELECT tag_id, source, confidence, instances
+                                       FROM image_tags WHERE image_id = ?""", (image,))
+            tags = [StoredTag(paths[t], s, c, n) for t, s, c, n in rows]
+        return sorted(tags, key=lambda t: (t.source == MANUAL_SOURCE, -(t.confidence or 0), t.path))
+
+    def image_info(self, path: StrPath) -> dict[str, object] | None:
+        with self._snapshot():
+            row = self._db.execute("""SELECT id, width, height, size, missing FROM images
+                                      WHERE path = ?""", (_encode(path),)).fetchone()
+            if row is None:
+                return None
+            image, width, height, size, missing = row
+            scans = self._db.execute("""SELECT model, settings, scanned_at, error FROM scans
+                                        WHERE image_id = ? ORDER BY model""", (image,))
+            return {
+                "path": os.path.abspath(os.fspath(path)), "width": width, "height": height,
+                "size": size, "missing": bool(missing),
+                "scans": [{"model": m, "settings": json.loads(s), "scanned_at": t, "error": e}
+                          for m, s, t, e in scans],
+            }
+
+    def tag_tree(self) -> list[TagNode]:
+        """Every tag in depth-first order, with how many present images carry it or a
+        tag below it."""
+        with self._snapshot():
+            paths = self._tag_paths()
+            images_by_tag: dict[int, set[int]] = {}
+            for tag_id, image in self._db.execute("""
+                    SELECT image_tags.tag_id, image_tags.image_id FROM image_tags
+                    JOIN images ON images.id = image_tags.image_id WHERE images.missing = 0"""):
+                images_by_tag.setdefault(tag_id, set()).add(image)
+        totals: dict[str, set[int]] = {}
+        for tag_id, path in paths.items():
+            parts = path.split("/")
+            for depth in range(1, len(parts) + 1):
+                totals.setdefault("/".join(parts[:depth]), set()).update(
+                    images_by_tag.get(tag_id, ()))
+        return [TagNode(path, path.count("/"), len(totals[path]))
+                for path in sorted(totals, key=lambda p: p.lower().split("/"))]
+
+    def failures(self) -> list[Failure]:
+        with self._snapshot():
+            rows = self._db.execute("""
+                SELECT images.path, scans.model, scans.error FROM scans
+                JOIN images ON images.id = scans.image_id
+                WHERE scans.error IS NOT NULL AND images.missing = 0 ORDER BY images.path""")
+            return [Failure(_decode(p), m, e) for p, m, e in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self._snapshot():
+            images, missing = self._db.execute(
+                "SELECT count(*), ifnull(sum(missing), 0) FROM images").fetchone()
+            links = self._db.execute("SELECT count(*) FROM image_tags").fetchone()[0]
+        return {"images": images, "missing": missing, "tag_links": links}
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Several reads that must agree with each other see one committed state."""
+        if self._db.in_transaction:
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
