@@ -94,3 +94,52 @@ def test_models_lists_the_catalogue():
     assert rows["efficientnet-lite3"]["input"] == "280x280"
     info = json.loads(autotags("models", "info", "ssd-mobilenet-v2").stdout)
     assert info["threshold_at_accuracy"]["7"] == pytest.approx(0.6)
+
+
+def test_scan_search_show_tags_and_manual_tags(photos, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("cat", "dog", "astronaut"):
+        (folder / photos[name].name).write_bytes(photos[name].read_bytes())
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    db = tmp_path / "tags.sqlite3"
+
+    scanned = autotags("scan", folder, "--db", db, "--precision", "f32")
+    assert scanned.returncode == 1  # one file failed; the rest is stored
+    assert "4 images found" in scanned.stdout and "3 tagged" in scanned.stdout
+    assert f"{folder / 'broken.jpg'} [ssd-mobilenet-v2]:" in scanned.stdout
+
+    rescan = autotags("scan", folder, "--db", db, "--json")
+    assert json.loads(rescan.stdout)["inferred"] == 0
+
+    assert autotags("search", "CAT", "--db", db).stdout == f"{folder / 'chelsea.png'}\n"
+    assert autotags("search", "person", "--db", db).stdout == f"{folder / 'astronaut.png'}\n"
+    nothing = autotags("search", "giraffe", "--db", db)
+    assert (nothing.returncode, nothing.stdout) == (1, "")
+
+    assert autotags("tag-manual", folder / "dog.jpg", "pets/rex", "--db", db).returncode == 0
+    assert autotags("search", "rex", "--db", db).stdout == f"{folder / 'dog.jpg'}\n"
+    shown = autotags("show", folder / "dog.jpg", "--db", db).stdout
+    assert "auto/dog" in shown and "ssd-mobilenet-v2" in shown and "pets/rex" in shown
+    assert "manual" in shown and "(768x576)" in shown
+
+    tree = autotags("tags", "--db", db).stdout.splitlines()
+    assert "auto (3)" in tree and "  cat (1)" in tree and "pets (1)" in tree
+
+    assert autotags("untag", folder / "dog.jpg", "pets/rex", "--db", db).returncode == 0
+    assert autotags("search", "rex", "--db", db).returncode == 1
+    refused = autotags("tag-manual", folder / "dog.jpg", "auto/cat", "--db", db)
+    assert refused.returncode == 3 and "made by models" in refused.stderr
+
+
+def test_database_location_follows_autotags_db(photos, tmp_path, monkeypatch):
+    db = tmp_path / "env.sqlite3"
+    monkeypatch.setenv("AUTOTAGS_DB", str(db))
+    assert autotags("scan", photos["cat"]).returncode == 0
+    assert db.is_file()
+    assert autotags("search", "cat").stdout.strip() == str(photos["cat"])
+
+
+def test_queries_without_a_database_explain(tmp_path):
+    missing = autotags("search", "cat", "--db", tmp_path / "none.sqlite3")
+    assert missing.returncode == 3 and "no such tag database" in missing.stderr

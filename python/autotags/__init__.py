@@ -15,6 +15,8 @@ from ._engine import ImageError, ModelError
 from .catalogue import Catalogue, CatalogueError, ModelSpec, load_catalogue
 from .install import InstallError
 from .results import Box, ImageTags, Tag
+from .scanning import ScanInterrupted, ScanProgress, ScanReport, scan
+from .store import TagStore
 from .tagger import Tagger, TaggerError
 
 __version__ = "0.1.0"
@@ -28,9 +30,14 @@ __all__ = [
     "InstallError",
     "ModelError",
     "ModelSpec",
+    "ScanInterrupted",
+    "ScanProgress",
+    "ScanReport",
     "Tag",
+    "TagStore",
     "Tagger",
     "TaggerError",
     "__version__",
     "load_catalogue",
+    "scan",
 ]

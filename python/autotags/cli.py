@@ -17,7 +17,7 @@ from . import __version__, install, locations
 from .catalogue import DEFAULT_ACCURACY, MAX_ACCURACY, MIN_ACCURACY, CatalogueError, load_catalogue
 from .progress_bar import ProgressBar
 from .results import ImageTags, without_path
-from .scan import POLICIES, SCAN_MODES, ScanBusyError, ScanInterrupted, ScanReport, scan
+from .scanning import POLICIES, SCAN_MODES, ScanBusyError, ScanInterrupted, ScanReport, scan
 from .store import StoreError, TagStore
 
 log = logging.getLogger("autotags")

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TextIO
 
-from .scan import ScanProgress
+from .scanning import ScanProgress
 
 
 def _clock(seconds: float | None) -> str:

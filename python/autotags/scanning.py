@@ -29,8 +29,8 @@ POLICIES: tuple[Policy, ...] = ("replace", "update")
 
 # A batch is committed when it holds this many images or is this old, whichever
 # comes first: few enough transactions to be fast, recent enough that little is redone.
-COMMIT_EVERY_IMAGES = 64
-COMMIT_EVERY_SECONDS = 2.0
+COMMIT_EVERY_IMAGES = 16
+COMMIT_EVERY_SECONDS = 1.0
 _FINGERPRINT_SPAN = 64 * 1024
 
 

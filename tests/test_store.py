@@ -1,0 +1,142 @@
+"""The SQLite tag store on real database files."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from autotags.store import FileState, NewTag, StoreError, TagStore
+
+STATE = FileState(size=100, mtime_ns=1)
+SETTINGS = {"accuracy": 7}
+
+
+def tags_by_source(store: TagStore, path: str) -> dict[str, dict[str, float | None]]:
+    found: dict[str, dict[str, float | None]] = {}
+    for tag in store.tags_of(path):
+        found.setdefault(tag.source, {})[tag.path] = tag.confidence
+    return found
+
+
+def record(store: TagStore, path: str, model: str, tags: dict[str, float], *,
+           replace: bool = True, error: str | None = None) -> None:
+    with store.transaction():
+        store.record_scan(path, model, STATE, SETTINGS, width=10, height=10,
+                          tags=[NewTag(label, score) for label, score in tags.items()],
+                          error=error, replace=replace)
+
+
+# Existing state of the image before the scan under test: detector D made cat and dog,
+# classifier C made tabby, a person tagged people/alice and 'cat' by hand.
+EXISTING_D = {"cat": 0.9, "dog": 0.7}
+EXISTING_C = {"tabby": 0.5}
+MANUAL = ["people/alice", "cat"]
+
+
+@pytest.mark.parametrize(("policy", "new_from_d", "expected_d"), [
+    # Replace: D's old tags go, its new ones come; nothing else moves.
+    ("replace", {"cat": 0.95, "bird": 0.8}, {"auto/cat": 0.95, "auto/bird": 0.8}),
+    ("replace", {}, {}),
+    ("replace", {"cat": 0.6}, {"auto/cat": 0.6}),
+    # Update: D's old tags stay, new ones are added, a tag found again keeps its best score.
+    ("update", {"cat": 0.95, "bird": 0.8}, {"auto/cat": 0.95, "auto/dog": 0.7, "auto/bird": 0.8}),
+    ("update", {}, {"auto/cat": 0.9, "auto/dog": 0.7}),
+    ("update", {"cat": 0.6}, {"auto/cat": 0.9, "auto/dog": 0.7}),
+])
+def test_update_and_replace_policies(tmp_path, policy, new_from_d, expected_d):
+    with TagStore(tmp_path / "tags.sqlite3") as store:
+        record(store, "/photos/a.jpg", "D", EXISTING_D)
+        record(store, "/photos/a.jpg", "C", EXISTING_C)
+        for tag in MANUAL:
+            store.add_manual_tag("/photos/a.jpg", tag)
+        record(store, "/photos/b.jpg", "D", {"dog": 0.8})
+
+        record(store, "/photos/a.jpg", "D", new_from_d, replace=policy == "replace")
+
+        after = tags_by_source(store, "/photos/a.jpg")
+        assert after.get("D", {}) == pytest.approx(expected_d)
+        assert after["C"] == {"auto/tabby": 0.5}                    # other model untouched
+        assert after["manual"] == {"people/alice": None, "cat": None}  # manual untouched
+        assert tags_by_source(store, "/photos/b.jpg") == {"D": {"auto/dog": 0.8}}  # other image
+
+
+def test_failed_scan_keeps_existing_tags_and_records_why(tmp_path):
+    with TagStore(tmp_path / "tags.sqlite3") as store:
+        record(store, "/photos/a.jpg", "D", {"cat": 0.9})
+        record(store, "/photos/a.jpg", "D", {}, error="/photos/a.jpg: truncated")
+        assert tags_by_source(store, "/photos/a.jpg") == {"D": {"auto/cat": 0.9}}
+        [failure] = store.failures()
+        assert (failure.path, failure.model, failure.error) == ("/photos/a.jpg", "D",
+                                                                "/photos/a.jpg: truncated")
+
+
+def test_search_matches_any_level_ignoring_case(tmp_path):
+    with TagStore(tmp_path / "tags.sqlite3") as store:
+        record(store, "/p/cat.jpg", "D", {"cat": 0.9})
+        record(store, "/p/dog.jpg", "D", {"dog": 0.9})
+        store.add_manual_tag("/p/alice.jpg", "people/Alice")
+        store.add_manual_tag("/p/pet.jpg", "pets/cat")
+        assert store.search("cat") == ["/p/cat.jpg", "/p/pet.jpg"]
+        assert store.search("CAT") == store.search("cat")
+        assert store.search("auto/cat") == ["/p/cat.jpg"]
+        assert store.search("alice") == ["/p/alice.jpg"]
+        assert store.search("people") == ["/p/alice.jpg"]          # everything below
+        assert store.search("auto") == ["/p/cat.jpg", "/p/dog.jpg"]
+        assert store.search("horse") == []
+
+
+def test_tag_tree_counts_images_below_each_tag(tmp_path):
+    with TagStore(tmp_path / "tags.sqlite3") as store:
+        record(store, "/p/1.jpg", "D", {"cat": 0.9, "dog": 0.8})
+        record(store, "/p/2.jpg", "D", {"cat": 0.7})
+        store.add_manual_tag("/p/2.jpg", "people/bob")
+        tree = {(n.path, n.depth): n.images for n in store.tag_tree()}
+        assert tree == {("auto", 0): 2, ("auto/cat", 1): 2, ("auto/dog", 1): 1,
+                        ("people", 0): 1, ("people/bob", 1): 1}
+
+
+def test_manual_tags_cannot_go_below_auto(tmp_path):
+    with TagStore(tmp_path / "tags.sqlite3") as store, \
+            pytest.raises(StoreError, match="made by models"):
+        store.add_manual_tag("/p/1.jpg", "auto/cat")
+
+
+@pytest.mark.parametrize("bad", ["", "/", "a//b", "  "])
+def test_malformed_tag_names_are_refused(tmp_path, bad):
+    store = TagStore(tmp_path / "tags.sqlite3")
+    with pytest.raises(StoreError, match="invalid tag"):
+        store.add_manual_tag("/p/1.jpg", bad)
+    store.close()
+
+
+def test_remove_manual_tag(tmp_path):
+    with TagStore(tmp_path / "tags.sqlite3") as store:
+        store.add_manual_tag("/p/1.jpg", "people/bob")
+        assert store.remove_manual_tag("/p/1.jpg", "people/bob")
+        assert not store.remove_manual_tag("/p/1.jpg", "people/bob")
+        assert store.search("bob") == []
+
+
+def test_schema_is_versioned_and_newer_databases_are_refused(tmp_path):
+    path = tmp_path / "tags.sqlite3"
+    TagStore(path).close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="newer autotags"):
+        TagStore(path)
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path):
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(b"\xff\xd8\xff" + b"x" * 5000)
+    with pytest.raises(StoreError, match="cannot use it as a tag database"):
+        TagStore(path)
+    assert path.read_bytes()[:3] == b"\xff\xd8\xff"  # and it was not overwritten
+
+
+def test_queries_on_a_missing_database_say_so(tmp_path):
+    with pytest.raises(StoreError, match="no such tag database"):
+        TagStore(tmp_path / "nope.sqlite3", create=False)
