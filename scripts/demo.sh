@@ -6,6 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/scripts/setup.sh"
 AUTOTAGS="${AUTOTAGS_VENV:-$ROOT/.venv}/bin/autotags"
 SAMPLES=/usr/share/darknet/data
+DB="${AUTOTAGS_DB:-$ROOT/demo-tags.sqlite3}"
 
 "$AUTOTAGS" models install
 echo
@@ -14,3 +15,12 @@ echo "Objects found in the sample photos ($SAMPLES):"
 echo
 echo "What the classifier thinks each photo shows:"
 "$AUTOTAGS" tag --model efficientnet-lite3 "$SAMPLES"/*.jpg
+echo
+echo "Scanning them into a searchable tag database ($DB):"
+rm -f "$DB"
+"$AUTOTAGS" scan "$SAMPLES"/*.jpg --db "$DB" --model ssd-mobilenet-v2,efficientnet-lite3 || true
+echo
+echo "autotags search horse:"
+"$AUTOTAGS" search horse --db "$DB"
+echo
+"$AUTOTAGS" tags --db "$DB"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -143,3 +144,32 @@ def test_database_location_follows_autotags_db(photos, tmp_path, monkeypatch):
 def test_queries_without_a_database_explain(tmp_path):
     missing = autotags("search", "cat", "--db", tmp_path / "none.sqlite3")
     assert missing.returncode == 3 and "no such tag database" in missing.stderr
+
+
+def test_progress_bar_on_a_terminal_only(photos, tmp_path):
+    import pty
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index in range(6):
+        (folder / f"dog{index}.jpg").write_bytes(photos["dog"].read_bytes())
+    command = [sys.executable, "-m", "autotags.cli", "scan", str(folder), "--db",
+               str(tmp_path / "tty.sqlite3")]
+    controller, terminal = pty.openpty()
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=terminal) as process:
+        os.close(terminal)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closes when the scan ends
+                break
+            if not chunk:
+                break
+            shown += chunk
+        process.wait(timeout=120)
+    os.close(controller)
+    assert b"\r[####################] 6/6" in shown and b"img/s ETA" in shown
+
+    quiet = autotags("scan", folder, "--db", tmp_path / "pipe.sqlite3")
+    assert "ETA" not in quiet.stderr and "\r" not in quiet.stderr
