@@ -41,11 +41,10 @@ void check_is_readable_file(const std::string& path) {
     if (fs::file_size(path, error) == 0 && !error) throw ImageError(path, "empty file");
 }
 
-// Orientation tags 5-8 swap the axes of the displayed image.
-bool orientation_swaps_axes(const VImage& header) {
-    if (header.get_typeof(VIPS_META_ORIENTATION) == 0) return false;
-    const int orientation = header.get_int(VIPS_META_ORIENTATION);
-    return orientation >= 5 && orientation <= 8;
+int orientation(const VImage& header) {
+    if (header.get_typeof(VIPS_META_ORIENTATION) == 0) return 1;
+    const int tag = header.get_int(VIPS_META_ORIENTATION);
+    return tag >= 1 && tag <= 8 ? tag : 1;
 }
 
 VImage to_srgb_uint8(VImage image) {
@@ -74,8 +73,68 @@ std::string readable_reason(std::string reason) {
     return reason.empty() ? "cannot decode the image" : reason;
 }
 
-VipsSize thumbnail_size_rule(ResizeMode mode) {
-    return mode == ResizeMode::stretch ? VIPS_SIZE_FORCE : VIPS_SIZE_BOTH;
+struct Size {
+    int width, height;
+};
+
+// The size the whole (oriented) image takes before padding (letterbox) or cropping.
+Size scaled_size(const InputFit& fit, int width, int height) {
+    if (fit.mode == ResizeMode::stretch) return {fit.width, fit.height};
+    const double across = double(fit.width) / width, down = double(fit.height) / height;
+    const double scale = fit.mode == ResizeMode::letterbox ? std::min(across, down)
+                                                          : std::max(across, down);
+    const auto scaled = [&](int length, int limit) {
+        const int result = std::max(1, int(std::lround(length * scale)));
+        return fit.mode == ResizeMode::letterbox ? std::min(result, limit) : std::max(result, limit);
+    };
+    return {scaled(width, fit.width), scaled(height, fit.height)};
+}
+
+bool is_jpeg(const VImage& header) {
+    return header.get_typeof("vips-loader") != 0 &&
+           std::string(header.get_string("vips-loader")).rfind("jpegload", 0) == 0;
+}
+
+// The largest DCT scaling (1/8, 1/4, 1/2) that still leaves at least `target` pixels:
+// libjpeg then never decodes the detail the model would throw away.
+int jpeg_shrink(int width, int height, Size target) {
+    for (int shrink : {8, 4, 2})
+        if ((width + shrink - 1) / shrink >= target.width &&
+            (height + shrink - 1) / shrink >= target.height)
+            return shrink;
+    return 1;
+}
+
+VImage decode_jpeg(const std::string& path, int shrink, bool rotated) {
+    // Turning an image needs its rows out of order; it is small after the shrink.
+    const VipsAccess access = rotated ? VIPS_ACCESS_RANDOM : VIPS_ACCESS_SEQUENTIAL;
+    return VImage::new_from_source(VSource::new_from_file(path.c_str()), "",
+                                   VImage::option()
+                                       ->set("shrink", shrink)
+                                       ->set("access", access)
+                                       // Fail rather than tag the grey filler of a cut-off file.
+                                       ->set("fail_on", VIPS_FAIL_ON_TRUNCATED))
+        .autorot();
+}
+
+// Other formats: thumbnail_source knows each loader's own shrink-on-load (WebP, HEIF,
+// TIFF pyramids, PDF/SVG scale) and applies the orientation and ICC profile.
+VImage decode_with_thumbnail(const std::string& path, Size target) {
+    return VImage::thumbnail_source(VSource::new_from_file(path.c_str()), target.width,
+                                    VImage::option()
+                                        ->set("height", target.height)
+                                        ->set("size", VIPS_SIZE_FORCE)
+                                        ->set("option_string", "fail_on=truncated"));
+}
+
+VImage resize_exactly(const VImage& image, Size target) {
+    if (image.width() == target.width && image.height() == target.height) return image;
+    const VImage resized =
+        image.resize(double(target.width) / image.width(),
+                     VImage::option()->set("vscale", double(target.height) / image.height()));
+    // Rounding inside resize may leave a one-pixel difference; settle it with the edge.
+    return resized.embed(0, 0, target.width, target.height,
+                         VImage::option()->set("extend", VIPS_EXTEND_COPY));
 }
 
 }  // namespace
@@ -110,51 +169,44 @@ LoadedImage ImageLoader::load(const std::string& path) const {
             throw ImageError(path, "image is " + std::to_string(header.width()) + "x" +
                                        std::to_string(header.height()) + " pixels, over the limit of " +
                                        std::to_string(max_source_pixels_ / 1000000) + " megapixels");
-        const bool swapped = orientation_swaps_axes(header);
+        const int turn = orientation(header);
+        const bool swapped = turn >= 5;  // tags 5-8 swap the axes of the displayed image
+        const int width = swapped ? header.height() : header.width();
+        const int height = swapped ? header.width() : header.height();
+        const Size scaled = scaled_size(fit_, width, height);
 
-        // thumbnail_source shrinks on load (JPEG DCT scaling, WebP/HEIF/PDF scale),
-        // applies the EXIF orientation and handles ICC profiles.
-        auto options = VImage::option()
-                           ->set("height", fit_.height)
-                           ->set("size", thumbnail_size_rule(fit_.mode))
-                           // Fail rather than tag the grey filler of a cut-off file.
-                           ->set("option_string", "fail_on=truncated");
-        if (fit_.mode == ResizeMode::centre_crop) options->set("crop", VIPS_INTERESTING_CENTRE);
-        VImage image = to_srgb_uint8(
-            VImage::thumbnail_source(VSource::new_from_file(path.c_str()), fit_.width, options));
+        VImage image = is_jpeg(header)
+                           ? decode_jpeg(path, jpeg_shrink(width, height, scaled), turn != 1)
+                           : decode_with_thumbnail(path, scaled);
+        image = resize_exactly(to_srgb_uint8(image), scaled);
 
         Geometry geometry;
-        geometry.source_width = swapped ? header.height() : header.width();
-        geometry.source_height = swapped ? header.width() : header.height();
-        if (fit_.mode == ResizeMode::centre_crop) {
-            const double scale = std::max(double(fit_.width) / geometry.source_width,
-                                          double(fit_.height) / geometry.source_height);
-            geometry.scale_x = geometry.scale_y = 1.0 / scale;
-            geometry.offset_x = (fit_.width - geometry.source_width * scale) / 2;
-            geometry.offset_y = (fit_.height - geometry.source_height * scale) / 2;
-        } else {
-            geometry.scale_x = double(geometry.source_width) / image.width();
-            geometry.scale_y = double(geometry.source_height) / image.height();
-        }
-        if (image.width() != fit_.width || image.height() != fit_.height) {
-            const bool centred = fit_.placement == PadPlacement::centre;
-            const int left = centred ? (fit_.width - image.width()) / 2 : 0;
-            const int top = centred ? (fit_.height - image.height()) / 2 : 0;
-            const auto& pad = fit_.pad_colour;
-            image = image.embed(left, top, fit_.width, fit_.height,
-                                VImage::option()
-                                    ->set("extend", VIPS_EXTEND_BACKGROUND)
-                                    ->set("background", std::vector<double>{double(pad[0]), double(pad[1]),
-                                                                            double(pad[2])}));
-            geometry.offset_x = left;
-            geometry.offset_y = top;
-        }
-
-        return {copy_pixels(image), geometry};
+        geometry.source_width = width;
+        geometry.source_height = height;
+        geometry.scale_x = double(width) / scaled.width;
+        geometry.scale_y = double(height) / scaled.height;
+        const bool centred = fit_.placement == PadPlacement::centre ||
+                             fit_.mode == ResizeMode::centre_crop;
+        geometry.offset_x = centred ? (fit_.width - scaled.width) / 2 : 0;
+        geometry.offset_y = centred ? (fit_.height - scaled.height) / 2 : 0;
+        return {copy_pixels(place_in_input(image, int(geometry.offset_x), int(geometry.offset_y))),
+                geometry};
     } catch (const vips::VError& error) {
         vips_error_clear();
         throw ImageError(path, readable_reason(error.what()));
     }
+}
+
+VImage ImageLoader::place_in_input(const VImage& image, int left, int top) const {
+    if (image.width() == fit_.width && image.height() == fit_.height) return image;
+    if (fit_.mode == ResizeMode::centre_crop)
+        return image.extract_area(-left, -top, fit_.width, fit_.height);
+    const auto& pad = fit_.pad_colour;
+    return image.embed(left, top, fit_.width, fit_.height,
+                       VImage::option()
+                           ->set("extend", VIPS_EXTEND_BACKGROUND)
+                           ->set("background",
+                                 std::vector<double>{double(pad[0]), double(pad[1]), double(pad[2])}));
 }
 
 }  // namespace autotags

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+#include <vips/vips8>
 
 #include "detection.hpp"
 
@@ -53,6 +54,9 @@ public:
     const InputFit& fit() const { return fit_; }
 
 private:
+    // Pads (letterbox) or crops (centre_crop) the scaled image to the input size.
+    vips::VImage place_in_input(const vips::VImage& image, int left, int top) const;
+
     InputFit fit_;
     std::uint64_t max_source_pixels_;
 };

@@ -35,10 +35,11 @@ def _extent_nodes(profile: str, length: int, prefix: str) -> list[onnx.NodeProto
 
 
 def bright_box_yolo(path: Path, *, size: int = 640, classes: int = 80, candidates: int = 8400,
-                    class_id: int = 15, score: float = 0.9) -> Path:
-    """A YOLO11-signature model ([1,3,size,size] -> [1,4+classes,candidates]) that
-    'detects' the bounding box of the bright (> 0.8) pixels of its input as `class_id`
-    with `score`. All other candidates are zero."""
+                    class_id: int = 15, score: float = 0.9, transposed: bool = False) -> Path:
+    """A YOLO11-signature model ([1,3,size,size] -> [1,4+classes,candidates], or
+    [1,candidates,4+classes] when `transposed`) that 'detects' the bounding box of the
+    bright (> 0.8) pixels of its input as `class_id` with `score`. All other candidates
+    are zero."""
     big = np.iinfo(np.int64).max
     scores = np.zeros((1, classes, 1), np.float32)
     scores[0, class_id, 0] = score
@@ -62,12 +63,18 @@ def bright_box_yolo(path: Path, *, size: int = 640, classes: int = 80, candidate
         _const("scores", scores),
         helper.make_node("Concat", ["box_column", "scores"], ["candidate"], axis=1),
         _const("others", np.zeros((1, 4 + classes, candidates - 1), np.float32)),
-        helper.make_node("Concat", ["candidate", "others"], ["output0"], axis=2),
+        helper.make_node("Concat", ["candidate", "others"],
+                         ["channels_first" if transposed else "output0"], axis=2),
     ]
+    output_shape = [1, 4 + classes, candidates]
+    if transposed:
+        nodes.append(helper.make_node("Transpose", ["channels_first"], ["output0"],
+                                      perm=[0, 2, 1]))
+        output_shape = [1, candidates, 4 + classes]
     graph = helper.make_graph(
         nodes, "bright_box_yolo",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + classes, candidates])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, output_shape)],
     )
     return _save(graph, path)
 

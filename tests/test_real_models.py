@@ -80,3 +80,30 @@ def test_stopping_early_cancels_cleanly(detector, photos):
     assert next(stream).ok
     stream.close()  # the engine stops decoding; nothing hangs or leaks
     assert detector.tag_file(photos["dog"]).ok
+
+
+@pytest.mark.parametrize("batch", [2, 4])
+def test_batched_inference_gives_the_same_tags(detector, photos, batch):
+    paths = [photos[name] for name in ("cat", "dog", "coffee", "horses", "astronaut", "giraffe")]
+    single = list(detector.tag(paths))
+    batched = list(Tagger("ssd-mobilenet-v2", batch=batch, precision="f32").tag(paths))
+    assert len(batched) == 6  # includes a partial last batch for batch=4
+    for one, many in zip(single, batched, strict=True):
+        assert one.labels == many.labels
+        assert [t.score for t in one.tags] == pytest.approx([t.score for t in many.tags], abs=1e-3)
+
+
+def test_the_gil_is_free_while_the_engine_works(detector, photos):
+    import threading
+    import time
+
+    def tag_many() -> None:
+        list(detector.tag([photos["dog"]] * 24))
+
+    worker = threading.Thread(target=tag_many)
+    worker.start()
+    python_steps = 0
+    while worker.is_alive():
+        python_steps += 1  # runs only while the tagging thread does not hold the GIL
+        time.sleep(0)
+    assert python_steps > 1000

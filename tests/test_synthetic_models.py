@@ -107,3 +107,16 @@ def test_output_that_does_not_fit_the_labels_is_refused(bright_box_model):
     expected = r"YOLO output \[1,84,8400\] does not match \[batch, 4\+20"
     with pytest.raises(ModelError, match=expected):
         Tagger(local_spec(bright_box_model, labels=wrong_labels))
+
+
+def test_transposed_yolo_output_decodes_the_same(tmp_path):
+    model = bright_box_yolo(tmp_path / "transposed.onnx", transposed=True, candidates=2100,
+                            size=320, class_id=2)
+    path = tmp_path / "rect.png"
+    image_with_rectangle(640, 480, (100, 40, 300, 240)).save(path)
+    settings = InputSettings(320, 320, scale=(255.0,))
+    result = Tagger(local_spec(model, input_settings=settings), precision="f32").tag_file(path)
+    [tag] = result.tags
+    assert tag.label == "car"
+    assert [tag.box.x1, tag.box.y1, tag.box.x2, tag.box.y2] == pytest.approx(
+        [100, 40, 300, 240], abs=2)

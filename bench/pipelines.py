@@ -1,0 +1,175 @@
+"""The pipelines compared side by side, each timed on the same images and model.
+
+- autotags: `scan` into a fresh SQLite store, end to end;
+- naive: Pillow full decode + resize + synchronous OpenVINO, one image at a time;
+- digiKam-style: reduced-size JPEG decode in two loader threads feeding one synchronous
+  inference at batch 1 (how digiKam's autotags pipeline is built);
+- decode-only and inference-only: the machine's bounds for each stage on all cores.
+
+Model compilation is outside every timing: each pipeline gets a ready model.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+from PIL import Image
+
+from autotags import Tagger, _engine, scan
+from autotags.catalogue import ModelSpec
+from autotags.install import ensure_installed
+
+
+@dataclass(frozen=True)
+class Rate:
+    name: str
+    images: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.images / self.seconds
+
+
+def timed(name: str, images: int, work: Callable[[], object]) -> Rate:
+    start = time.perf_counter()
+    work()
+    return Rate(name, images, time.perf_counter() - start)
+
+
+class Bench:
+    """Everything needed to run each pipeline on one model."""
+
+    def __init__(self, model: str, photos: list[Path], *, threads: int | None = None) -> None:
+        self.photos = photos
+        self.tagger = Tagger(model, threads=threads)
+        self.spec: ModelSpec = self.tagger.spec
+        self.model_path = ensure_installed(self.spec)
+        self.cores = threads or os.cpu_count() or 1
+        self._core = ov.Core()
+        self._size = (self.spec.input.width, self.spec.input.height)
+
+    # -- autotags ------------------------------------------------------------------------
+    def autotags_end_to_end(self) -> Rate:
+        with tempfile.TemporaryDirectory() as scratch:
+            database = Path(scratch) / "bench.sqlite3"
+            return timed("autotags (scan into SQLite)", len(self.photos),
+                         lambda: scan(self.photos, db=database, model=self.tagger, mode="all"))
+
+    # -- baselines -----------------------------------------------------------------------
+    def _compile(self, config: dict[str, str]) -> ov.CompiledModel:
+        """The same installed IR file autotags runs, so only the pipeline around it differs."""
+        return self._core.compile_model(str(self.model_path), "CPU", config)
+
+    @functools.cached_property
+    def _latency_model(self) -> ov.CompiledModel:
+        return self._compile({"PERFORMANCE_HINT": "LATENCY"})
+
+    @functools.cached_property
+    def _throughput_model(self) -> ov.CompiledModel:
+        config = {"PERFORMANCE_HINT": "THROUGHPUT"}
+        if self.cores != os.cpu_count():
+            config["INFERENCE_NUM_THREADS"] = str(self.cores)
+        return self._compile(config)
+
+    def _tensor(self, image: Image.Image) -> np.ndarray:
+        pixels = np.asarray(image.convert("RGB").resize(self._size, Image.Resampling.BILINEAR))
+        return self._to_model_input(pixels)
+
+    def _to_model_input(self, pixels: np.ndarray) -> np.ndarray:
+        settings = self.spec.input
+        if settings.layout == "nhwc" and not settings.scale:
+            return pixels[None]
+        scaled = (pixels.astype(np.float32) - (settings.mean or (0.0,))[0]) / (
+            settings.scale or (1.0,))[0]
+        return scaled.transpose(2, 0, 1)[None] if settings.layout != "nhwc" else scaled[None]
+
+    def naive(self) -> Rate:
+        model = self._latency_model
+
+        def run() -> None:
+            for path in self.photos:
+                with Image.open(path) as image:
+                    model(self._tensor(image))
+        return timed("naive (Pillow full decode, sync OpenVINO)", len(self.photos), run)
+
+    def _reduced_decode(self, path: Path) -> np.ndarray:
+        with Image.open(path) as image:
+            image.draft("RGB", self._size)  # libjpeg DCT scaling, like OpenCV IMREAD_REDUCED
+            return self._tensor(image)
+
+    def digikam_style(self) -> Rate:
+        request = self._latency_model.create_infer_request()
+        decoded: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=4)
+        work = iter(self.photos)
+        lock = threading.Lock()
+
+        def loader() -> None:
+            while True:
+                with lock:
+                    path = next(work, None)
+                if path is None:
+                    decoded.put(None)
+                    return
+                decoded.put(self._reduced_decode(path))
+
+        def run() -> None:
+            loaders = [threading.Thread(target=loader) for _ in range(2)]
+            for thread in loaders:
+                thread.start()
+            finished = 0
+            while finished < len(loaders):
+                tensor = decoded.get()
+                if tensor is None:
+                    finished += 1
+                else:
+                    request.infer({0: tensor})
+            for thread in loaders:
+                thread.join()
+        return timed("digiKam-style (2 loaders, 1 sync net)", len(self.photos), run)
+
+    # -- bounds --------------------------------------------------------------------------
+    def decode_only(self) -> Rate:
+        """The fastest reduced-size decode here, on all cores."""
+        fit = _engine.InputFit()
+        fit.width, fit.height = self._size
+        fit.mode = getattr(_engine.ResizeMode, self.spec.input.resize)
+
+        def libvips() -> None:
+            with ThreadPoolExecutor(self.cores) as pool:
+                list(pool.map(lambda p: _engine.load_image(os.fsencode(p), fit), self.photos))
+
+        def pillow() -> None:
+            with ThreadPoolExecutor(self.cores) as pool:
+                list(pool.map(self._reduced_decode, self.photos))
+        candidates = [timed("decode only (libvips, all cores)", len(self.photos), libvips),
+                      timed("decode only (Pillow draft, all cores)", len(self.photos), pillow)]
+        return max(candidates, key=lambda rate: rate.per_second)
+
+    def inference_only(self, inferences: int | None = None) -> Rate:
+        with Image.open(self.photos[0]) as image:
+            tensor = self._tensor(image)
+        count = inferences or max(len(self.photos), 64)
+        requests = ov.AsyncInferQueue(self._throughput_model)
+
+        def run() -> None:
+            for _ in range(count):
+                requests.start_async({0: tensor})
+            requests.wait_all()
+        return timed("inference only (OpenVINO throughput)", count, run)
+
+
+def bound(decode: Rate, inference: Rate) -> float:
+    """Images per second if decode and inference overlapped perfectly on these cores."""
+    return 1 / (1 / decode.per_second + 1 / inference.per_second)

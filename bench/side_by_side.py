@@ -1,0 +1,78 @@
+"""Measure autotags against the baselines and the machine's bound, in one run.
+
+    python bench/side_by_side.py [--model NAME] [--images 48] [--threads N]
+
+Prints a Markdown table: images per second and ratios, all measured now on the same
+images and model, so the ratios hold even on a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from autotags import locations
+from camera_photos import camera_photos
+from pipelines import Bench, Rate, bound
+
+
+def machine() -> str:
+    model_name = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model_name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model_name}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def measure(model: str, images: int, threads: int | None) -> list[str]:
+    photos = camera_photos(locations.cache_home() / "bench-photos", images)
+    bench = Bench(model, photos, threads=threads)
+    bench.autotags_end_to_end()  # warm-up: page cache, thread pools, compiled kernels
+    autotags = bench.autotags_end_to_end()
+    naive, digikam = bench.naive(), bench.digikam_style()
+    decode, inference = bench.decode_only(), bench.inference_only()
+    limit = bound(decode, inference)
+
+    def row(rate: Rate, note: str = "") -> str:
+        return (f"| {rate.name} | {rate.per_second:.1f} | "
+                f"{autotags.per_second / rate.per_second:.2f}x | {note} |")
+    return [
+        f"Model `{model}` on {images} camera-like 4000x3000 JPEGs; {machine()}.",
+        "",
+        "| pipeline | images/s | autotags is | note |",
+        "|---|---:|---:|---|",
+        row(autotags, "end to end, results stored"),
+        row(naive),
+        row(digikam),
+        row(decode, "stage bound"),
+        row(inference, "stage bound"),
+        f"| bound = 1/(1/decode + 1/inference) | {limit:.1f} | "
+        f"{autotags.per_second / limit:.2f}x | |",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", help="catalogue model (repeatable); "
+                        "default: ssd-mobilenet-v2")
+    parser.add_argument("--images", type=int, default=48)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for model in args.model or ["ssd-mobilenet-v2"]:
+        print("\n".join(measure(model, args.images, args.threads)) + "\n")
+
+
+if __name__ == "__main__":
+    main()
