@@ -1,5 +1,9 @@
 #include "inference_model.hpp"
 
+#include <filesystem>
+#include <openvino/frontend/manager.hpp>
+#include <sstream>
+
 #include "errors.hpp"
 
 namespace autotags {
@@ -30,11 +34,39 @@ int static_dimension(const ov::PartialShape& shape, std::size_t axis, int reques
                      " is dynamic; give the input size in the model's catalogue entry");
 }
 
+// OpenVINO's messages start with lines naming its own source files; keep the rest.
+std::string concise(const std::string& message) {
+    std::istringstream lines(message);
+    std::string line, kept;
+    while (std::getline(lines, line)) {
+        if (line.empty() || line.rfind("Exception from ", 0) == 0 || line.rfind("Check '", 0) == 0)
+            continue;
+        kept += (kept.empty() ? "" : " ") + line;
+    }
+    return kept.empty() ? message : kept;
+}
+
+// The frontend that reads a file, by its extension; empty for OpenVINO IR. Naming it
+// spares the other frontends trying (and complaining about) a file that is not theirs.
+std::string framework_of(const std::string& path) {
+    const std::string extension = std::filesystem::path(path).extension().string();
+    if (extension == ".xml") return "";
+    if (extension == ".onnx") return "onnx";
+    if (extension == ".pb") return "tf";
+    if (extension == ".tflite") return "tflite";
+    throw ModelError(path + ": not a model file type autotags reads (.onnx, OpenVINO IR .xml, "
+                            "TensorFlow .pb or .tflite)");
+}
+
 std::shared_ptr<ov::Model> read_model(const std::string& path) {
+    const std::string framework = framework_of(path);
     try {
-        return shared_core().read_model(path);
+        if (framework.empty()) return shared_core().read_model(path);
+        ov::frontend::FrontEndManager manager;
+        const auto frontend = manager.load_by_framework(framework);
+        return frontend->convert(frontend->load(path));
     } catch (const std::exception& error) {
-        throw ModelError(path + ": cannot read model file: " + error.what());
+        throw ModelError(path + ": cannot read model file: " + concise(error.what()));
     }
 }
 
@@ -90,7 +122,8 @@ InferenceModel::InferenceModel(const std::string& model_path, const std::string&
     } catch (const ModelError&) {
         throw;
     } catch (const std::exception& error) {
-        throw ModelError(model_path + ": cannot prepare the model for " + device + ": " + error.what());
+        throw ModelError(model_path + ": cannot prepare the model for " + device + ": " +
+                         concise(error.what()));
     }
 }
 

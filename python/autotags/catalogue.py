@@ -152,7 +152,9 @@ def read_labels(path: Path) -> tuple[str, ...]:
     return tuple(line.strip() for line in lines if line.strip())
 
 
-def _spec_from_entry(name: str, entry: dict[str, Any], labels_dir: Path) -> ModelSpec:
+def spec_from_entry(name: str, entry: dict[str, Any], labels_dir: Path) -> ModelSpec:
+    """A catalogue entry (one [models.NAME] table) as a spec; label paths are relative
+    to `labels_dir` unless absolute."""
     try:
         labels = read_labels(labels_dir / entry["labels"])
         label_ids = None
@@ -183,13 +185,23 @@ def _spec_from_entry(name: str, entry: dict[str, Any], labels_dir: Path) -> Mode
         raise CatalogueError(f"model {name!r}: malformed catalogue entry: {error}") from error
 
 
-def load_catalogue(models_dir: Path | None = None) -> Catalogue:
-    """Read ``catalogue.toml`` and its label files (the packaged copy by default)."""
+def load_catalogue(models_dir: Path | None = None, *, with_user_models: bool = True) -> Catalogue:
+    """The packaged ``catalogue.toml`` (or the one in `models_dir`) and its label files,
+    plus the models the user added (see :mod:`autotags.user_models`)."""
     directory = models_dir or packaged_models_dir()
     with open(directory / "catalogue.toml", "rb") as handle:
         document = tomllib.load(handle)
     models = {
-        name: _spec_from_entry(name, entry, directory / "labels")
+        name: spec_from_entry(name, entry, directory / "labels")
         for name, entry in document.get("models", {}).items()
     }
+    if with_user_models:
+        from .user_models import read_user_entries, user_catalogue_path
+
+        try:
+            user_entries = read_user_entries()
+        except tomllib.TOMLDecodeError as error:
+            raise CatalogueError(f"{user_catalogue_path()}: {error}") from error
+        for name, entry in user_entries.items():
+            models.setdefault(name, spec_from_entry(name, entry, directory / "labels"))
     return Catalogue(models=models, default_models=tuple(document.get("default_models", ())))

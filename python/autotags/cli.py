@@ -8,17 +8,21 @@ import io
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from . import __version__, install, locations
 from .catalogue import DEFAULT_ACCURACY, MAX_ACCURACY, MIN_ACCURACY, CatalogueError, load_catalogue
+from .install import MODEL_DIRS_VARIABLE
 from .progress_bar import ProgressBar
 from .results import ImageTags, without_path
 from .scanning import POLICIES, SCAN_MODES, ScanBusyError, ScanInterrupted, ScanReport, scan
 from .store import StoreError, TagStore
+from .user_models import AddModelError, ModelRequest, add_model, remove_user_model
 
 log = logging.getLogger("autotags")
 
@@ -55,6 +59,24 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
     return value
+
+
+def _input_size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)(?:x(\d+))?", text.strip())
+    if not match or int(match.group(1)) < 1:
+        raise argparse.ArgumentTypeError(f"must be like 640 or 640x480, got {text!r}")
+    width = int(match.group(1))
+    return width, int(match.group(2) or width)
+
+
+def _threshold_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        low, high = -1.0, -1.0
+    if not 0 <= low <= high <= 100:
+        raise argparse.ArgumentTypeError(f"must be MIN,MAX percentages, got {text!r}")
+    return low, high
 
 
 def add_engine_options(parser: argparse.ArgumentParser, *, several_models: bool = False) -> None:
@@ -237,7 +259,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     rows = []
     for name, spec in sorted(catalogue.models.items()):
         path = install.installed_path(spec)
-        size = sum(f.stat().st_size for f in path.parent.iterdir()) if path else 0
+        size = install.installed_size(spec)
         rows.append({
             "name": name, "title": spec.title, "kind": spec.kind, "classes": len(spec.labels),
             "input": f"{spec.input.width}x{spec.input.height}", "installed": bool(path),
@@ -260,18 +282,35 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 def cmd_models_install(args: argparse.Namespace) -> int:
     catalogue = load_catalogue()
-    names = sorted(catalogue.models) if args.all else (args.names or list(catalogue.default_models))
+    installable = sorted(name for name, spec in catalogue.models.items() if spec.source)
+    names = installable if args.all else (args.names or list(catalogue.default_models))
     specs = [catalogue.get(name) for name in names]
     for spec in specs:
-        path = install.install(spec, force=args.force)
+        path = install.install(spec, force=args.force, search=args.search)
         print(f"{spec.name}: installed at {path.parent}")
+    return EXIT_OK
+
+
+def cmd_models_add(args: argparse.Namespace) -> int:
+    request = ModelRequest(
+        path=args.path, name=args.name, kind=args.kind, labels=args.labels,
+        input_size=args.input, output=args.output, layout=args.layout, resize=args.resize,
+        scale=tuple(args.scale) if args.scale else None, mean=tuple(args.mean or ()),
+        bgr=args.bgr, threshold=args.threshold)
+    builtin = set(load_catalogue(with_user_models=False).models)
+    where = add_model(request, builtin_names=builtin, replace=args.replace)
+    spec = load_catalogue().get(args.name)
+    print(f"{spec.name}: {spec.kind}, {len(spec.labels)} classes, input "
+          f"{spec.input.width}x{spec.input.height}, output {spec.output}; added to {where}")
     return EXIT_OK
 
 
 def cmd_models_remove(args: argparse.Namespace) -> int:
     catalogue = load_catalogue()
+    builtin = set(load_catalogue(with_user_models=False).models)
     for name in args.names:
-        removed = install.remove(catalogue.get(name))
+        spec = catalogue.get(name)
+        removed = install.remove(spec) if name in builtin else remove_user_model(name)
         print(f"{name}: {'removed' if removed else 'was not installed'}")
     return EXIT_OK
 
@@ -338,7 +377,47 @@ def build_parser() -> argparse.ArgumentParser:
                             help="models to install (default: the default models)")
     installing.add_argument("--all", action="store_true", help="install every catalogue model")
     installing.add_argument("--force", action="store_true", help="reinstall even if present")
+    installing.add_argument(
+        "--from", dest="search", type=Path, action="append", default=[], metavar="DIR",
+        help="look for the model files in DIR first (repeatable), e.g. a copy of digiKam's "
+             "models; digiKam's own folder (~/.local/share/digikam/facesengine) and "
+             f"${MODEL_DIRS_VARIABLE} are always looked in. Files are used only if their "
+             "size and SHA-256 match the catalogue")
     installing.set_defaults(handler=cmd_models_install)
+
+    adding = model_commands.add_parser(
+        "add", help="add your own ONNX or OpenVINO IR model",
+        description="Add a model file of your own. Its inputs and outputs are inspected: "
+                    "YOLOv8/YOLO11-style detectors ([1, 4+classes, candidates]), TensorFlow "
+                    "SSD detectors and classifiers ([1, classes]) are understood. Class names "
+                    "and input size are read from the file's metadata when present "
+                    "(Ultralytics exports carry them), otherwise give --labels and --input. "
+                    "The model is converted to OpenVINO IR and compiled once to prove it runs.")
+    adding.add_argument("path", type=Path, metavar="PATH", help="the .onnx or .xml file")
+    adding.add_argument("--name", required=True, help="the name to use it by, e.g. my-yolo")
+    adding.add_argument("--kind", choices=("detector", "classifier"),
+                        help="default: from the output shape")
+    adding.add_argument("--labels", type=Path, metavar="FILE",
+                        help="class names, one per line in class order (default: from metadata)")
+    adding.add_argument("--input", type=_input_size, metavar="SIZE",
+                        help="input size as 640 or WIDTHxHEIGHT (default: from the model)")
+    adding.add_argument("--output", choices=("yolo", "ssd", "classifier"),
+                        help="how to read the outputs (default: from their shapes)")
+    adding.add_argument("--layout", choices=("nchw", "nhwc"), help="default: from the input shape")
+    adding.add_argument("--resize", choices=("letterbox", "stretch", "centre_crop"),
+                        help="how images are fitted (default: letterbox for detectors, "
+                             "centre_crop for classifiers)")
+    adding.add_argument("--scale", type=float, nargs="+", metavar="S",
+                        help="the model sees (pixel - mean) / scale (default: 255 for float "
+                             "inputs, none for 8-bit inputs)")
+    adding.add_argument("--mean", type=float, nargs="+", metavar="M", help="default: 0")
+    adding.add_argument("--bgr", action="store_true", help="the model wants BGR channel order")
+    adding.add_argument("--threshold", type=_threshold_range, default=(25.0, 85.0),
+                        metavar="MIN,MAX",
+                        help="score range in percent that --accuracy 1..10 maps onto "
+                             "(default: 25,85)")
+    adding.add_argument("--replace", action="store_true", help="replace a model of that name")
+    adding.set_defaults(handler=cmd_models_add)
     removing = model_commands.add_parser("remove", help="delete installed models")
     removing.add_argument("names", nargs="+", metavar="NAME")
     removing.set_defaults(handler=cmd_models_remove)
@@ -440,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.reconfigure(errors="surrogateescape")
     handler: Callable[[argparse.Namespace], int] = args.handler
     setup_errors = (CatalogueError, InstallError, TaggerError, StoreError, ScanBusyError,
-                    RuntimeError, OSError, ValueError)
+                    AddModelError, RuntimeError, OSError, ValueError)
     try:
         return handler(args)
     except KeyboardInterrupt:

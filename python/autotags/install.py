@@ -29,6 +29,7 @@ from typing import BinaryIO
 from . import locations
 from .catalogue import ModelSource, ModelSpec, SourceFile
 from .downloads import DownloadError, download, sha256_of, verify
+from .model_files import ModelFileError, read_model
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,7 @@ def _convert(source: ModelSource, files: list[Path], model_xml: Path) -> None:
             except DarknetError as error:
                 raise InstallError(f"{files[0].name}: {error}") from error
         else:
-            model = ov.Core().read_model(str(files[0]))
+            model = read_model(files[0])
         ov.save_model(model, str(model_xml), compress_to_fp16=False)
-    except RuntimeError as error:
+    except (RuntimeError, ModelFileError) as error:
         raise InstallError(f"{files[0].name}: OpenVINO cannot convert it: {error}") from error

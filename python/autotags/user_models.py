@@ -1,0 +1,274 @@
+"""Models people bring themselves: inspected, converted to IR and kept in their catalogue.
+
+The user catalogue is a TOML file of the same form as the packaged one:
+``$AUTOTAGS_HOME/models.toml`` if that is set, else ``$XDG_CONFIG_HOME/autotags/models.toml``
+(``~/.config/autotags/models.toml``).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import locations
+from .model_files import ModelFileError, read_model
+
+log = logging.getLogger(__name__)
+
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+DEFAULT_THRESHOLD = (25.0, 85.0)
+
+
+class AddModelError(ValueError):
+    """The file cannot become a catalogue model; the message says why."""
+
+
+def user_catalogue_path() -> Path:
+    if os.environ.get("AUTOTAGS_HOME"):
+        return locations.cache_home() / "models.toml"
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config) / "autotags" / "models.toml"
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """What `autotags models add` was told; None means: read it from the file."""
+
+    path: Path
+    name: str
+    kind: str | None = None
+    labels: Path | None = None
+    input_size: tuple[int, int] | None = None
+    output: str | None = None
+    layout: str | None = None
+    resize: str | None = None
+    scale: tuple[float, ...] | None = None
+    mean: tuple[float, ...] = ()
+    bgr: bool = False
+    threshold: tuple[float, float] = DEFAULT_THRESHOLD
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What the model file says about itself."""
+
+    layout: str
+    input_size: tuple[int, int] | None
+    output: str
+    classes: int | None
+    labels: tuple[str, ...] | None
+    float_input: bool
+
+
+def _metadata(model: Any) -> dict[str, str]:
+    """ONNX metadata_props (Ultralytics exports put `names` and `imgsz` there)."""
+    found: dict[str, str] = {}
+    for key in ("names", "imgsz", "task"):
+        if model.has_rt_info(["framework", key]):
+            found[key] = model.get_rt_info(["framework", key]).astype(str)
+    return found
+
+
+def _labels_from_metadata(text: str) -> tuple[str, ...] | None:
+    try:
+        names = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None
+    if isinstance(names, dict):
+        return tuple(str(names[key]) for key in sorted(names))
+    if isinstance(names, list):
+        return tuple(map(str, names))
+    return None
+
+
+def _output_format(shapes: list[list[int]], names: list[set[str]]) -> tuple[str, int]:
+    if any("detection_boxes" in name for output in names for name in output):
+        return "ssd", 0
+    first = shapes[0]
+    if len(first) == 3 and first[0] == 1:
+        channels = min(first[1], first[2])  # 4 + classes is far shorter than the candidates
+        if channels > 4:
+            return "yolo", channels - 4
+    per_image = 1
+    for dimension in first[1:]:
+        per_image *= dimension
+    if first and first[0] == 1 and len([d for d in first[1:] if d > 1]) == 1:
+        return "classifier", per_image
+    raise AddModelError(
+        f"output shape {first} is not one the engine can decode: it reads YOLO "
+        "[1, 4+classes, candidates] (or its transpose), TensorFlow SSD outputs "
+        "(detection_boxes, ...) and classifier scores [1, classes]")
+
+
+def inspect_model(path: Path) -> Inspection:
+    import openvino as ov
+
+    if not path.is_file():
+        raise AddModelError(f"{path}: no such file")
+    try:
+        model = read_model(path)
+    except ModelFileError as error:
+        raise AddModelError(str(error)) from error
+    if len(model.inputs) != 1 or model.input().get_partial_shape().rank.get_length() != 4:
+        raise AddModelError(f"{path}: an image model has one 4-D input; this one has "
+                            f"{[str(i.get_partial_shape()) for i in model.inputs]}")
+    shape = model.input().get_partial_shape()
+    dims = [d.get_length() if d.is_static else 0 for d in shape]
+    layout = "nchw" if dims[1] == 3 else "nhwc" if dims[3] == 3 else ""
+    if not layout:
+        raise AddModelError(f"{path}: input {shape} is not [N,3,H,W] or [N,H,W,3]")
+    height, width = (dims[2], dims[3]) if layout == "nchw" else (dims[1], dims[2])
+    metadata = _metadata(model)
+    size = (width, height) if width and height else None
+    if size is None and "imgsz" in metadata:
+        parsed = ast.literal_eval(metadata["imgsz"])
+        size = (int(parsed[1]), int(parsed[0]))
+    output_shapes = [[d.get_length() if d.is_static else 0 for d in o.get_partial_shape()]
+                     for o in model.outputs]
+    output, classes = _output_format(output_shapes, [o.get_names() for o in model.outputs])
+    labels = _labels_from_metadata(metadata["names"]) if "names" in metadata else None
+    float_input = model.input().get_element_type() != ov.Type.u8
+    return Inspection(layout, size, output, classes or None, labels, float_input)
+
+
+def _read_labels(request: ModelRequest, inspection: Inspection) -> tuple[str, ...]:
+    if request.labels is not None:
+        if not request.labels.is_file():
+            raise AddModelError(f"labels file {request.labels} not found")
+        labels = tuple(line.strip() for line in request.labels.read_text().splitlines()
+                       if line.strip())
+    elif inspection.labels is not None:
+        labels = inspection.labels
+    else:
+        raise AddModelError(f"{request.path} carries no class names: give them with "
+                            "--labels FILE (one name per line, in the model's class order)")
+    if inspection.classes is not None and len(labels) != inspection.classes:
+        raise AddModelError(f"{len(labels)} labels, but the model outputs "
+                            f"{inspection.classes} classes")
+    if any("/" in label for label in labels):
+        raise AddModelError("labels cannot contain '/', which separates tag levels")
+    return labels
+
+
+def _entry(request: ModelRequest, inspection: Inspection, directory: Path) -> dict[str, Any]:
+    size = request.input_size or inspection.input_size
+    if size is None:
+        raise AddModelError(f"{request.path}: the input size is dynamic; give it with --input")
+    output = request.output or inspection.output
+    kind = request.kind or ("classifier" if output == "classifier" else "detector")
+    detector = kind == "detector"
+    scale = request.scale if request.scale is not None else (
+        (255.0,) if inspection.float_input else ())
+    return {
+        "title": request.name,
+        "description": f"added from {request.path}",
+        "kind": kind,
+        "output": output,
+        "labels": str(directory / "labels.txt"),
+        "file": str(directory / "model.xml"),
+        "threshold": {"min": request.threshold[0], "max": request.threshold[1]},
+        "input": {"width": size[0], "height": size[1],
+                  "resize": request.resize or ("letterbox" if detector else "centre_crop"),
+                  "layout": request.layout or inspection.layout, "bgr": request.bgr,
+                  "scale": list(scale), "mean": list(request.mean)},
+    }
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(value)
+
+
+def read_user_entries() -> dict[str, dict[str, Any]]:
+    import tomllib
+
+    path = user_catalogue_path()
+    if not path.is_file():
+        return {}
+    with open(path, "rb") as handle:
+        return dict(tomllib.load(handle).get("models", {}))
+
+
+def write_user_entries(entries: dict[str, dict[str, Any]]) -> None:
+    path = user_catalogue_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# Models added with `autotags models add`. Edit with care.", ""]
+    for name, entry in sorted(entries.items()):
+        lines.append(f"[models.{json.dumps(name)}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in entry.items())
+        lines.append("")
+    staged = path.with_suffix(".toml.new")
+    staged.write_text("\n".join(lines), encoding="utf-8")
+    staged.replace(path)
+
+
+def add_model(request: ModelRequest, *, builtin_names: set[str], replace: bool = False) -> Path:
+    """Import the model file; returns the user catalogue it was written to."""
+    import openvino as ov
+
+    if not NAME_PATTERN.fullmatch(request.name):
+        raise AddModelError(f"invalid model name {request.name!r}: use lower-case letters, "
+                            "digits, '.', '-' and '_'")
+    entries = read_user_entries()
+    if request.name in builtin_names:
+        raise AddModelError(f"{request.name!r} is a built-in model; choose another name")
+    if request.name in entries and not replace:
+        raise AddModelError(f"a model named {request.name!r} exists; remove it first")
+    inspection = inspect_model(request.path)
+    labels = _read_labels(request, inspection)
+    directory = locations.models_dir() / request.name
+    entry = _entry(request, inspection, directory)
+    staged = directory.with_name(directory.name + ".adding")
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    try:
+        ov.save_model(read_model(request.path), str(staged / "model.xml"),
+                      compress_to_fp16=False)
+        (staged / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
+        _check_the_engine_runs_it(request.name, entry, staged)
+        shutil.rmtree(directory, ignore_errors=True)
+        staged.rename(directory)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    entries[request.name] = entry
+    write_user_entries(entries)
+    return user_catalogue_path()
+
+
+def _check_the_engine_runs_it(name: str, entry: dict[str, Any], staged: Path) -> None:
+    """Compile it exactly as tagging will, so a bad model fails now, not mid-scan."""
+    from ._engine import ModelError
+    from .catalogue import spec_from_entry
+    from .tagger import Tagger
+
+    trial = {**entry, "labels": str(staged / "labels.txt"), "file": str(staged / "model.xml")}
+    try:
+        Tagger(spec_from_entry(name, trial, staged), install=False)
+    except ModelError as error:
+        raise AddModelError(str(error).replace(str(staged / "model.xml"), name)) from error
+
+
+def remove_user_model(name: str) -> bool:
+    entries = read_user_entries()
+    if name not in entries:
+        return False
+    del entries[name]
+    write_user_entries(entries)
+    shutil.rmtree(locations.models_dir() / name, ignore_errors=True)
+    return True
