@@ -1,6 +1,9 @@
 #include "inference_model.hpp"
 
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <openvino/frontend/manager.hpp>
 #include <sstream>
 
@@ -125,6 +128,48 @@ InferenceModel::InferenceModel(const std::string& model_path, const std::string&
         throw ModelError(model_path + ": cannot prepare the model for " + device + ": " +
                          concise(error.what()));
     }
+}
+
+double InferenceModel::measure_inference_rate(const std::vector<std::uint8_t>& image,
+                                              std::size_t inferences) {
+    const std::size_t image_bytes = std::size_t(input_width_) * input_height_ * 3;
+    if (image.size() != image_bytes)
+        throw std::invalid_argument("the image must be the model's input size");
+    const std::size_t batches = std::max<std::size_t>(1, inferences / std::size_t(batch_));
+    std::vector<ov::InferRequest> requests(optimal_request_count());
+    std::mutex mutex;
+    std::condition_variable finished;
+    std::size_t started = 0, done = 0;
+    for (ov::InferRequest& request : requests) {
+        request = compiled_.create_infer_request();
+        auto* pixels = request.get_input_tensor().data<std::uint8_t>();
+        for (int slot = 0; slot < batch_; ++slot)
+            std::copy(image.begin(), image.end(), pixels + slot * image_bytes);
+    }
+    // Each finished request starts the next inference until all are under way.
+    for (ov::InferRequest& request : requests)
+        request.set_callback([&, target = &request](std::exception_ptr) {
+            std::lock_guard lock(mutex);
+            if (started < batches) {
+                ++started;
+                target->start_async();
+            }
+            if (++done == batches) finished.notify_all();
+        });
+    const auto begin = std::chrono::steady_clock::now();
+    {
+        std::unique_lock lock(mutex);
+        for (ov::InferRequest& request : requests)
+            if (started < batches) {
+                ++started;
+                request.start_async();
+            }
+        finished.wait(lock, [&] { return done >= batches; });
+    }
+    for (ov::InferRequest& request : requests) request.wait();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+    return double(batches * std::size_t(batch_)) / seconds;
 }
 
 unsigned InferenceModel::optimal_request_count() const {

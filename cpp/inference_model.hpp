@@ -45,6 +45,10 @@ public:
 
     ov::InferRequest create_request() { return compiled_.create_infer_request(); }
 
+    // Images per second with every infer request kept busy on `image` (model-input
+    // sized HWC RGB), for `inferences` inferences: the inference-only bound.
+    double measure_inference_rate(const std::vector<std::uint8_t>& image, std::size_t inferences);
+
     // Images sent to inference over this model's lifetime (tests count them).
     std::uint64_t images_inferred() const { return images_inferred_; }
     void count_inferred(std::size_t images) { images_inferred_ += images; }

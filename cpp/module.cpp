@@ -136,6 +136,17 @@ PYBIND11_MODULE(_engine, m) {
         .def_property_readonly("batch", &InferenceModel::batch)
         .def_property_readonly("request_count", &InferenceModel::optimal_request_count)
         .def_property_readonly("images_inferred", &InferenceModel::images_inferred)
+        .def(
+            "measure_inference_rate",
+            [](InferenceModel& model, const py::array_t<std::uint8_t, py::array::c_style>& image,
+               std::size_t inferences) {
+                std::vector<std::uint8_t> pixels(image.data(), image.data() + image.size());
+                py::gil_scoped_release released;
+                return model.measure_inference_rate(pixels, inferences);
+            },
+            py::arg("image"), py::arg("inferences"),
+            "Images per second with every infer request busy on `image` (HxWx3 uint8 at "
+            "the input size).")
         .def_property_readonly("output_shapes", &InferenceModel::output_shapes)
         .def_property_readonly("output_names", &InferenceModel::output_names);
 

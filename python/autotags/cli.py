@@ -193,6 +193,33 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return EXIT_SOME_FILES_FAILED if report.failures else EXIT_OK
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .benchmark import run_benchmark
+    from .discovery import discover
+    from .tagger import Tagger
+
+    found = discover(args.paths)
+    paths = [f.path for f in found.files][: args.limit]
+    if not paths:
+        log.error("error: no images found in %s", " ".join(map(str, args.paths)))
+        return EXIT_SOME_FILES_FAILED
+    tagger = Tagger(args.model, device=args.device, accuracy=args.accuracy, threads=args.threads,
+                    precision=args.precision, max_megapixels=args.max_megapixels,
+                    batch=args.batch)
+    report = run_benchmark(paths, tagger, threads=args.threads)
+    if args.json:
+        print(json.dumps({**dataclasses.asdict(report), "bound": report.bound,
+                          "ratio_to_bound": report.ratio_to_bound}))
+        return EXIT_OK
+    print(f"{report.model} on {report.images} images, {os.cpu_count()} cores")
+    print(f"  end to end (scan, results stored) {report.end_to_end:8.1f} images/s")
+    print(f"  decode only                       {report.decode_only:8.1f} images/s")
+    print(f"  inference only                    {report.inference_only:8.1f} images/s")
+    print(f"  bound 1/(1/decode + 1/inference)  {report.bound:8.1f} images/s")
+    print(f"  end to end / bound                {report.ratio_to_bound:8.2f}")
+    return EXIT_OK
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
         paths = store.search(args.tag, include_missing=args.include_missing)
@@ -463,6 +490,22 @@ def _add_store_commands(commands: argparse._SubParsersAction) -> None:
     scanning.add_argument("--json", action="store_true",
                           help="print the summary as one JSON object")
     scanning.set_defaults(handler=cmd_scan)
+
+    benching = commands.add_parser(
+        "bench", help="measure throughput on your photos against this machine's bound",
+        description="Measure, on the same images and model in one run: images per second end "
+                    "to end (a scan into a throw-away database), decoding alone (all cores) "
+                    "and inference alone (all infer requests busy), and the ratio of the "
+                    "end-to-end rate to the bound 1/(1/decode + 1/inference). Ratios hold on "
+                    "busy machines where absolute rates do not. Nothing is stored.")
+    benching.add_argument("paths", nargs="+", metavar="PATH", help="folders or image files")
+    add_engine_options(benching)
+    benching.add_argument("--batch", type=_positive_int, default=1, metavar="N",
+                          help="images per inference (default: %(default)s)")
+    benching.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                          help="use at most N images")
+    benching.add_argument("--json", action="store_true", help="print one JSON object")
+    benching.set_defaults(handler=cmd_bench)
 
     searching = commands.add_parser(
         "search", help="print the images carrying a tag",

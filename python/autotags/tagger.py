@@ -124,9 +124,11 @@ class Tagger:
         pipeline_settings = _engine.PipelineSettings()
         pipeline_settings.decode_threads = threads or 0
         pipeline_settings.max_source_pixels = max_megapixels * 1_000_000
+        self._max_pixels = pipeline_settings.max_source_pixels
+        self._fit = _input_fit(self.spec)
+        self._fit.width, self._fit.height = self._model.input_width, self._model.input_height
         self._pipeline = _engine.Pipeline(
-            self._model, _decoder_settings(self.spec, accuracy), _input_fit(self.spec),
-            pipeline_settings,
+            self._model, _decoder_settings(self.spec, accuracy), self._fit, pipeline_settings,
         )
         log.debug("model %s ready on %s with %d infer requests", self.spec.name, self.device,
                   self._model.request_count)
@@ -144,6 +146,15 @@ class Tagger:
     @property
     def model_name(self) -> str:
         return self.spec.name
+
+    def decode(self, path: StrPath) -> tuple[object, int, int]:
+        """One image as the model sees it: (HxWx3 uint8 array, width, height)."""
+        return _engine.load_image(os.fsencode(os.fspath(path)), self._fit, self._max_pixels)
+
+    def measure_inference_rate(self, path: StrPath, inferences: int) -> float:
+        """Images per second through the network alone, every infer request busy."""
+        pixels, _, _ = self.decode(path)
+        return float(self._model.measure_inference_rate(pixels, inferences))
 
     @property
     def images_inferred(self) -> int:
