@@ -124,6 +124,7 @@ PYBIND11_MODULE(_engine, m) {
     py::class_<PipelineSettings>(m, "PipelineSettings")
         .def(py::init<>())
         .def_readwrite("decode_threads", &PipelineSettings::decode_threads)
+        .def_readwrite("infer_requests", &PipelineSettings::infer_requests)
         .def_readwrite("max_source_pixels", &PipelineSettings::max_source_pixels);
 
     py::class_<InferenceModel, std::shared_ptr<InferenceModel>>(m, "InferenceModel")

@@ -48,7 +48,8 @@ ResultStream::ResultStream(std::shared_ptr<InferenceModel> model,
       loader_(std::move(loader)),
       paths_(std::move(paths)),
       decoded_(std::size_t(2) * model_->optimal_request_count() * std::size_t(model_->batch())) {
-    const std::size_t request_count = model_->optimal_request_count();
+    const std::size_t request_count =
+        settings.infer_requests ? settings.infer_requests : model_->optimal_request_count();
     for (std::size_t slot = 0; slot < request_count; ++slot) {
         requests_.push_back(model_->create_request());
         requests_.back().set_callback(

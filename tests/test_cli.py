@@ -173,3 +173,16 @@ def test_progress_bar_on_a_terminal_only(photos, tmp_path):
 
     quiet = autotags("scan", folder, "--db", tmp_path / "pipe.sqlite3")
     assert "ETA" not in quiet.stderr and "\r" not in quiet.stderr
+
+
+def test_bench_reports_rates_and_the_ratio_to_the_bound(photos):
+    completed = autotags("bench", "--json", photos["dog"], photos["cat"], photos["coffee"])
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    assert report["model"] == "ssd-mobilenet-v2" and report["images"] == 3
+    for rate in ("end_to_end", "decode_only", "inference_only", "bound"):
+        assert report[rate] > 0
+    assert report["bound"] < min(report["decode_only"], report["inference_only"])
+    assert report["ratio_to_bound"] == pytest.approx(report["end_to_end"] / report["bound"])
+    text = autotags("bench", photos["dog"]).stdout
+    assert "end to end / bound" in text and "decode only" in text

@@ -107,3 +107,29 @@ def test_the_gil_is_free_while_the_engine_works(detector, photos):
         python_steps += 1  # runs only while the tagging thread does not hold the GIL
         time.sleep(0)
     assert python_steps > 1000
+
+
+def test_pipelined_path_gives_the_simple_paths_tags_in_any_order(photos):
+    paths = [photos[name] for name in ("cat", "dog", "coffee", "horses", "astronaut",
+                                       "giraffe", "person", "kite")] * 2
+    simple = Tagger("ssd-mobilenet-v2", precision="f32", threads=1, requests=1)
+    pipelined = Tagger("ssd-mobilenet-v2", precision="f32", batch=2, requests=4)
+    expected = {r.path: r.tags for r in simple.tag(paths)}
+    shuffled = paths[::-1]
+    results = list(pipelined.tag(shuffled))
+    assert [r.path for r in results] == [str(p) for p in shuffled]
+    for result in results:
+        assert [t.label for t in result.tags] == [t.label for t in expected[result.path]]
+        assert [t.score for t in result.tags] == pytest.approx(
+            [t.score for t in expected[result.path]], abs=1e-3)
+
+
+def test_cancelling_loses_and_duplicates_nothing_already_delivered(detector, photos):
+    paths = [photos["dog"]] * 30 + [photos["cat"]] * 30
+    stream = detector.tag(paths)
+    delivered = [next(stream) for _ in range(17)]
+    stream.close()
+    assert [r.path for r in delivered] == [str(p) for p in paths[:17]]
+    assert all(r.ok and "dog" in r.labels for r in delivered)
+    again = list(detector.tag(paths))  # the engine is usable, and complete, afterwards
+    assert len(again) == 60 and [r.path for r in again] == [str(p) for p in paths]

@@ -85,7 +85,9 @@ class Tagger:
 
     ``accuracy`` follows digiKam's slider (1..10, default 7): higher keeps fewer, surer
     tags. ``precision="f32"`` forces full-precision inference (CPUs with bf16 use it by
-    default). ``threads`` caps the CPU cores used for decoding and inference.
+    default). ``threads`` caps the CPU cores used for decoding and inference; ``batch``
+    sets images per inference and ``requests`` inferences in flight (default: OpenVINO's
+    optimum for the device).
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class Tagger:
         accuracy: int = DEFAULT_ACCURACY,
         threads: int | None = None,
         batch: int = 1,
+        requests: int | None = None,
         precision: str | None = None,
         max_megapixels: int = DEFAULT_MAX_MEGAPIXELS,
         install: bool = True,
@@ -123,6 +126,7 @@ class Tagger:
         )
         pipeline_settings = _engine.PipelineSettings()
         pipeline_settings.decode_threads = threads or 0
+        pipeline_settings.infer_requests = requests or 0
         pipeline_settings.max_source_pixels = max_megapixels * 1_000_000
         self._max_pixels = pipeline_settings.max_source_pixels
         self._fit = _input_fit(self.spec)
