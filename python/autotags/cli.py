@@ -332,6 +332,19 @@ def cmd_models_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_models_quantize(args: argparse.Namespace) -> int:
+    from .quantize import photos_below, quantize
+
+    spec = load_catalogue().get(args.name)
+    photos = photos_below(args.images)
+    if not photos:
+        log.error("error: no photos found in %s", " ".join(map(str, args.images)))
+        return EXIT_USAGE
+    made = quantize(spec, photos, samples=args.samples)
+    print(f"{made.name}: INT8 copy of {spec.name}; use it with --model {made.name}")
+    return EXIT_OK
+
+
 def cmd_models_remove(args: argparse.Namespace) -> int:
     catalogue = load_catalogue()
     builtin = set(load_catalogue(with_user_models=False).models)
@@ -445,6 +458,21 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default: 25,85)")
     adding.add_argument("--replace", action="store_true", help="replace a model of that name")
     adding.set_defaults(handler=cmd_models_add)
+
+    quantizing = model_commands.add_parser(
+        "quantize", help="make an INT8 copy of a model, calibrated on your photos",
+        description="Quantize a model to INT8 with NNCF post-training quantization, calibrated "
+                    "on your own photos, and add it as NAME-int8 with the same labels, input "
+                    "and thresholds. On CPUs with VNNI it infers about twice as fast; tags "
+                    "agree with the original's on the vast majority of photos. Needs NNCF "
+                    "(pip install 'autotags[int8]').")
+    quantizing.add_argument("name", metavar="NAME", help="the model to quantize")
+    quantizing.add_argument("--images", nargs="+", required=True, metavar="PATH",
+                            help="calibration photos or folders; photos like the ones you "
+                                 "will tag work best")
+    quantizing.add_argument("--samples", type=_positive_int, default=300, metavar="N",
+                            help="use at most N photos (default: %(default)s)")
+    quantizing.set_defaults(handler=cmd_models_quantize)
     removing = model_commands.add_parser("remove", help="delete installed models")
     removing.add_argument("names", nargs="+", metavar="NAME")
     removing.set_defaults(handler=cmd_models_remove)

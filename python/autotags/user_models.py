@@ -8,6 +8,7 @@ The user catalogue is a TOML file of the same form as the packaged one:
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import locations
+from .catalogue import ModelSpec
 from .model_files import ModelFileError, read_model
 
 log = logging.getLogger(__name__)
@@ -181,6 +183,22 @@ def _entry(request: ModelRequest, inspection: Inspection, directory: Path) -> di
     }
 
 
+def spec_entry(spec: ModelSpec, directory: Path, *, title: str, description: str) -> dict[str, Any]:
+    """A user-catalogue entry that runs `directory`/model.xml exactly as `spec` runs its
+    model: same labels, input, decoding and thresholds."""
+    (directory / "labels.txt").write_text("\n".join(spec.labels) + "\n", encoding="utf-8")
+    entry: dict[str, Any] = {
+        "title": title, "description": description, "kind": spec.kind, "output": spec.output,
+        "labels": str(directory / "labels.txt"), "file": str(directory / "model.xml"),
+        "threshold": {"min": spec.threshold_min, "max": spec.threshold_max},
+        "input": dataclasses.asdict(spec.input), "decode": dataclasses.asdict(spec.decode),
+    }
+    if spec.label_ids is not None:
+        (directory / "label-ids.txt").write_text("\n".join(map(str, spec.label_ids)) + "\n")
+        entry["label_ids"] = str(directory / "label-ids.txt")
+    return entry
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -188,7 +206,7 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, str):
         return json.dumps(value)  # a TOML basic string
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
