@@ -1,0 +1,67 @@
+"""The `autotags` command line: one module per group of commands."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from .. import __version__
+from ..catalogue import CatalogueError
+from ..install import InstallError
+from ..scanning import ScanBusyError
+from ..store import StoreError
+from ..tagger import TaggerError
+from ..user_models import AddModelError
+from . import collection, models, tagging
+from .options import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, EXIT_SETUP_FAILED
+
+log = logging.getLogger("autotags")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autotags",
+        description="Auto-tag photos with neural networks: find the objects in each image "
+                    "so that a collection can be searched for 'cat', 'bicycle' or 'cup'.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"autotags {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print debugging details")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only results and errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    for module in (tagging, collection, models):
+        module.add_commands(commands)
+    return parser
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="autotags: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args)
+    # File names are bytes; print the ones that are not UTF-8 unchanged, as ls does.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="surrogateescape")
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    setup_errors = (CatalogueError, InstallError, TaggerError, StoreError, ScanBusyError,
+                    AddModelError, RuntimeError, OSError, ValueError)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        log.warning("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`); stop quietly like other Unix tools.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except setup_errors as error:
+        log.error("error: %s", error)
+        return EXIT_SETUP_FAILED

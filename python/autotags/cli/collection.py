@@ -1,0 +1,204 @@
+"""Commands on a collection and its tag database: scan and the queries."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import signal
+import sys
+import time
+
+from .. import locations
+from ..progress_bar import ProgressBar
+from ..results import without_path
+from ..scanning import POLICIES, SCAN_MODES, ScanInterrupted, ScanReport, scan
+from ..store import TagStore
+from .options import (
+    DB_HELP,
+    EXIT_CODES_HELP,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FILES_FAILED,
+    add_engine_options,
+)
+
+log = logging.getLogger("autotags")
+
+
+def _open_store(args: argparse.Namespace, *, create: bool = False) -> TagStore:
+    return TagStore(args.db or locations.default_database(), create=create)
+
+
+def _print_report(report: ScanReport, models: list[str], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({**dataclasses.asdict(report),
+                          "images_per_second": round(report.images_per_second, 2)}))
+        return
+    print(f"{report.found} images found; scanned with {', '.join(models)} in "
+          f"{report.elapsed:.1f} s ({report.images_per_second:.1f} images/s)")
+    print(f"  {report.scanned - len([f for f in report.failures if f.model])} tagged, "
+          f"{report.skipped} already up to date, "
+          f"{len(report.failures)} failed, {report.newly_missing} newly missing")
+    if report.failures:
+        print("failed:")
+        for failure in report.failures:
+            model = f" [{failure.model}]" if failure.model else ""
+            print(f"  {failure.path}{model}: {without_path(failure.error, failure.path)}")
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    models = [name.strip() for name in args.model.split(",") if name.strip()]
+    database = args.db or locations.default_database()
+    bar = ProgressBar() if sys.stderr.isatty() and not args.quiet and not args.json else None
+    # A polite `kill` stops the scan like Ctrl-C does: finished work is committed.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        report = scan(args.paths, db=database, model=models, mode=args.mode, policy=args.policy,
+                      accuracy=args.accuracy, device=args.device, threads=args.threads,
+                      precision=args.precision, max_megapixels=args.max_megapixels,
+                      retry_failed=args.retry_failed, progress=bar)
+    except ScanInterrupted as interrupted:
+        if bar:
+            bar.finish()
+        log.warning("interrupted: %d images stored in %s; run the same command again to "
+                    "continue", interrupted.report.scanned, database)
+        return EXIT_INTERRUPTED
+    if bar:
+        bar.finish()
+    _print_report(report, models, args.json)
+    return EXIT_SOME_FILES_FAILED if report.failures else EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        paths = store.search(args.tag, include_missing=args.include_missing)
+    for path in paths:
+        print(path)
+    return EXIT_OK if paths else EXIT_SOME_FILES_FAILED
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        info = store.image_info(args.path)
+        tags = store.tags_of(args.path)
+    if info is None:
+        log.error("error: %s is not in %s", args.path, args.db or locations.default_database())
+        return EXIT_SOME_FILES_FAILED
+    if args.json:
+        print(json.dumps({**info, "tags": [dataclasses.asdict(t) for t in tags]}))
+        return EXIT_OK
+    size = f" ({info['width']}x{info['height']})" if info["width"] else ""
+    print(f"{info['path']}{size}{' [missing]' if info['missing'] else ''}")
+    for tag in tags:
+        confidence = f"{tag.confidence:4.0%}" if tag.confidence is not None else "    "
+        count = f" x{tag.instances}" if tag.instances > 1 else ""
+        print(f"  {tag.path:<32} {confidence}  {tag.source}{count}")
+    for scanned in info["scans"]:  # type: ignore[attr-defined]
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(scanned["scanned_at"]))
+        outcome = f"failed: {without_path(scanned['error'], info['path'])}" \
+            if scanned["error"] else "ok"
+        print(f"  scanned by {scanned['model']} on {when} "
+              f"(accuracy {scanned['settings'].get('accuracy')}): {outcome}")
+    return EXIT_OK
+
+
+def cmd_tags(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        tree = store.tag_tree()
+    if args.json:
+        for node in tree:
+            print(json.dumps(dataclasses.asdict(node)))
+        return EXIT_OK
+    for node in tree:
+        print(f"{'  ' * node.depth}{node.path.rsplit('/', 1)[-1]} ({node.images})")
+    return EXIT_OK
+
+
+def cmd_tag_manual(args: argparse.Namespace) -> int:
+    if not os.path.exists(args.path):
+        log.warning("%s does not exist; tagging it anyway", args.path)
+    with _open_store(args, create=True) as store:
+        store.add_manual_tag(args.path, args.tag)
+    return EXIT_OK
+
+
+def cmd_untag(args: argparse.Namespace) -> int:
+    with _open_store(args) as store:
+        removed = store.remove_manual_tag(args.path, args.tag)
+    if not removed:
+        log.error("error: %s has no manual tag %r", args.path, args.tag)
+    return EXIT_OK if removed else EXIT_SOME_FILES_FAILED
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    scanning = commands.add_parser(
+        "scan", help="tag a photo collection into the tag database",
+        description="Tag every image below the given folders (and any files given) into the "
+                    "tag database, so that `autotags search` can find them. Folders are "
+                    "walked recursively; hidden files and folders are skipped; symbolic links "
+                    "are followed without looping. Files that cannot be read are recorded "
+                    "with the reason and retried only when they change (or --retry-failed). "
+                    "Results are committed every few seconds: Ctrl-C or a crash loses at "
+                    "most the last moments, and running the same command again continues.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    scanning.add_argument("paths", nargs="+", metavar="PATH", help="folders or image files")
+    scanning.add_argument("--db", metavar="FILE", help=DB_HELP)
+    add_engine_options(scanning, several_models=True)
+    scanning.add_argument(
+        "--mode", choices=SCAN_MODES, default="new",
+        help="new: only images this model has not tagged yet or that changed since (size or "
+             "modification time), so a rescan of an unchanged collection does no work; "
+             "all: tag everything again (default: %(default)s)")
+    scanning.add_argument(
+        "--policy", choices=POLICIES, default="replace",
+        help="replace: drop the auto tags this model gave an image before and store the new "
+             "ones, so tags follow the current model and settings instead of piling up; this "
+             "is the default, as in digiKam. update: keep earlier auto tags and add new ones. "
+             "Manual tags and other models' tags are never touched either way "
+             "(default: %(default)s)")
+    scanning.add_argument("--retry-failed", action="store_true",
+                          help="try again the files that failed before even if unchanged")
+    scanning.add_argument("--json", action="store_true",
+                          help="print the summary as one JSON object")
+    scanning.set_defaults(handler=cmd_scan)
+
+    searching = commands.add_parser(
+        "search", help="print the images carrying a tag",
+        description="Print the paths of images carrying TAG, one per line. TAG matches a tag "
+                    "name at any level ('cat' finds auto/cat) or a full path ('auto/cat'), "
+                    "ignoring case, and includes every tag below it. Exit status 1 if none.")
+    searching.add_argument("tag", metavar="TAG")
+    searching.add_argument("--db", metavar="FILE", help=DB_HELP)
+    searching.add_argument("--include-missing", action="store_true",
+                           help="also list images that were not found at the last scan")
+    searching.set_defaults(handler=cmd_search)
+
+    showing = commands.add_parser("show", help="print an image's tags and scan history")
+    showing.add_argument("path", metavar="PATH")
+    showing.add_argument("--db", metavar="FILE", help=DB_HELP)
+    showing.add_argument("--json", action="store_true", help="print one JSON object")
+    showing.set_defaults(handler=cmd_show)
+
+    listing = commands.add_parser("tags", help="print the tag tree with image counts")
+    listing.add_argument("--db", metavar="FILE", help=DB_HELP)
+    listing.add_argument("--json", action="store_true", help="one JSON object per tag")
+    listing.set_defaults(handler=cmd_tags)
+
+    manual = commands.add_parser(
+        "tag-manual", help="add a manual tag to an image",
+        description="Add a tag by hand, e.g. `people/alice`. Manual tags are never changed "
+                    "by scans; names below `auto/` are reserved for models.")
+    manual.add_argument("path", metavar="PATH")
+    manual.add_argument("tag", metavar="TAG")
+    manual.add_argument("--db", metavar="FILE", help=DB_HELP)
+    manual.set_defaults(handler=cmd_tag_manual)
+
+    untag = commands.add_parser("untag", help="remove a manual tag from an image")
+    untag.add_argument("path", metavar="PATH")
+    untag.add_argument("tag", metavar="TAG")
+    untag.add_argument("--db", metavar="FILE", help=DB_HELP)
+    untag.set_defaults(handler=cmd_untag)

@@ -1,0 +1,106 @@
+"""What the commands share: exit codes, option types and the engine options."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from ..catalogue import DEFAULT_ACCURACY, MAX_ACCURACY, MIN_ACCURACY, load_catalogue
+
+EXIT_OK = 0
+
+EXIT_SOME_FILES_FAILED = 1
+
+EXIT_USAGE = 2
+
+EXIT_SETUP_FAILED = 3
+
+EXIT_INTERRUPTED = 130
+
+
+EXIT_CODES_HELP = """exit status:
+  0  every file was handled
+  1  some files could not be read (each is reported; the others were still tagged)
+  2  wrong arguments
+  3  the model, device or database could not be set up
+  130  interrupted with Ctrl-C (a scan keeps everything finished before)"""
+
+
+DB_HELP = ("tag database file (default: $AUTOTAGS_DB, else "
+           "$XDG_DATA_HOME/autotags/tags.sqlite3, i.e. ~/.local/share/autotags/tags.sqlite3)")
+
+
+
+def accuracy_level(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not MIN_ACCURACY <= value <= MAX_ACCURACY:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from {MIN_ACCURACY} to {MAX_ACCURACY}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
+
+
+def input_size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)(?:x(\d+))?", text.strip())
+    if not match or int(match.group(1)) < 1:
+        raise argparse.ArgumentTypeError(f"must be like 640 or 640x480, got {text!r}")
+    width = int(match.group(1))
+    return width, int(match.group(2) or width)
+
+
+def threshold_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        low, high = -1.0, -1.0
+    if not 0 <= low <= high <= 100:
+        raise argparse.ArgumentTypeError(f"must be MIN,MAX percentages, got {text!r}")
+    return low, high
+
+
+def add_engine_options(parser: argparse.ArgumentParser, *, several_models: bool = False) -> None:
+    """Options shared by every command that runs a model."""
+    catalogue = load_catalogue()
+    known = ", ".join(sorted(catalogue.models))
+    if several_models:
+        parser.add_argument(
+            "--model", default=catalogue.default_models[0], metavar="NAME[,NAME...]",
+            help=f"models to run, comma-separated; their tags are merged, e.g. a detector "
+                 f"and a classifier (default: %(default)s). Known: {known}")
+    else:
+        parser.add_argument(
+            "--model", default=catalogue.default_models[0], metavar="NAME",
+            help=f"model to run (default: %(default)s); see `autotags models`. Known: {known}")
+    parser.add_argument(
+        "--device", default="CPU", metavar="D",
+        help="OpenVINO device: CPU, GPU (integrated or discrete Intel GPU) or AUTO "
+             "(let OpenVINO choose) (default: %(default)s)")
+    parser.add_argument(
+        "--accuracy", type=accuracy_level, default=DEFAULT_ACCURACY, metavar="1..10",
+        help="how sure a tag must be, as digiKam's accuracy slider: 1 keeps the most tags, "
+             "10 only the surest; each model maps it onto its own score range "
+             "(default: %(default)s)")
+    parser.add_argument(
+        "--threads", type=positive_int, default=None, metavar="N",
+        help="use at most N CPU cores for decoding and inference, to leave the machine "
+             "usable while tagging (default: all cores)")
+    parser.add_argument(
+        "--precision", choices=("f32", "bf16", "f16"), default=None,
+        help="inference precision; by default OpenVINO picks the fastest the CPU supports "
+             "(bf16 on recent CPUs, which moves scores by about 0.01-0.04)")
+    parser.add_argument(
+        "--max-megapixels", type=positive_int, default=300, metavar="MP",
+        help="refuse images larger than this many megapixels, which protects against "
+             "decompression bombs (default: %(default)s)")

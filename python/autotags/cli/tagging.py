@@ -1,0 +1,115 @@
+"""Commands that run a model over files without a database: tag, bench."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+
+from ..results import ImageTags, without_path
+from .options import (
+    EXIT_CODES_HELP,
+    EXIT_OK,
+    EXIT_SOME_FILES_FAILED,
+    add_engine_options,
+    positive_int,
+)
+
+log = logging.getLogger("autotags")
+
+
+def _describe_tags(result: ImageTags) -> str:
+    best: dict[str, float] = {}
+    count: dict[str, int] = {}
+    for tag in result.tags:
+        best[tag.label] = max(best.get(tag.label, 0.0), tag.score)
+        count[tag.label] = count.get(tag.label, 0) + 1
+    parts = [
+        f"{label} {best[label]:.0%}" + (f" x{count[label]}" if count[label] > 1 else "")
+        for label in sorted(best, key=lambda label: -best[label])
+    ]
+    return ", ".join(parts) if parts else "(no tags)"
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from ..tagger import Tagger
+
+    tagger = Tagger(args.model, device=args.device, accuracy=args.accuracy, threads=args.threads,
+                    precision=args.precision, max_megapixels=args.max_megapixels)
+    failures = 0
+    for result in tagger.tag(args.paths):
+        failures += not result.ok
+        if args.json:
+            print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+        elif result.ok:
+            print(f"{result.path} ({result.width}x{result.height}): {_describe_tags(result)}",
+                  flush=True)
+        else:
+            print(f"{result.path}: error: {without_path(result.error or '', result.path)}",
+                  flush=True)
+    if failures and not args.json:
+        log.warning("%d of %d files could not be tagged", failures, len(args.paths))
+    return EXIT_SOME_FILES_FAILED if failures else EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ..benchmark import run_benchmark
+    from ..discovery import discover
+    from ..tagger import Tagger
+
+    found = discover(args.paths)
+    paths = [f.path for f in found.files][: args.limit]
+    if not paths:
+        log.error("error: no images found in %s", " ".join(map(str, args.paths)))
+        return EXIT_SOME_FILES_FAILED
+    tagger = Tagger(args.model, device=args.device, accuracy=args.accuracy, threads=args.threads,
+                    precision=args.precision, max_megapixels=args.max_megapixels,
+                    batch=args.batch)
+    report = run_benchmark(paths, tagger, threads=args.threads)
+    if args.json:
+        print(json.dumps({**dataclasses.asdict(report), "bound": report.bound,
+                          "ratio_to_bound": report.ratio_to_bound}))
+        return EXIT_OK
+    print(f"{report.model} on {report.images} images, {os.cpu_count()} cores")
+    print(f"  end to end (scan, results stored) {report.end_to_end:8.1f} images/s")
+    print(f"  decode only                       {report.decode_only:8.1f} images/s")
+    print(f"  inference only                    {report.inference_only:8.1f} images/s")
+    print(f"  bound 1/(1/decode + 1/inference)  {report.bound:8.1f} images/s")
+    print(f"  end to end / bound                {report.ratio_to_bound:8.2f}")
+    return EXIT_OK
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    tag = commands.add_parser(
+        "tag", help="tag image files and print what each contains",
+        description="Tag image files and print what each contains. The model is installed "
+                    "on first use. Files that cannot be read are reported one by one and the "
+                    "others are still tagged. Folders are not searched: use `autotags scan`.",
+        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    tag.add_argument("paths", nargs="+", metavar="PATH", help="image files (JPEG, PNG, TIFF, "
+                     "WebP, GIF, HEIC/AVIF, JPEG XL, ... whatever libvips reads)")
+    add_engine_options(tag)
+    tag.add_argument(
+        "--json", action="store_true",
+        help="print one JSON object per line: path, width, height (original pixels, EXIF "
+             "orientation applied), model, tags [{label, score, box: [x1, y1, x2, y2] in "
+             "original pixels, or null for classifier labels}], error (null on success)")
+    tag.set_defaults(handler=cmd_tag)
+
+    benching = commands.add_parser(
+        "bench", help="measure throughput on your photos against this machine's bound",
+        description="Measure, on the same images and model in one run: images per second end "
+                    "to end (a scan into a throw-away database), decoding alone (all cores) "
+                    "and inference alone (all infer requests busy), and the ratio of the "
+                    "end-to-end rate to the bound 1/(1/decode + 1/inference). Ratios hold on "
+                    "busy machines where absolute rates do not. Nothing is stored.")
+    benching.add_argument("paths", nargs="+", metavar="PATH", help="folders or image files")
+    add_engine_options(benching)
+    benching.add_argument("--batch", type=positive_int, default=1, metavar="N",
+                          help="images per inference (default: %(default)s)")
+    benching.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                          help="use at most N images")
+    benching.add_argument("--json", action="store_true", help="print one JSON object")
+    benching.set_defaults(handler=cmd_bench)
