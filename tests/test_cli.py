@@ -186,3 +186,12 @@ def test_bench_reports_rates_and_the_ratio_to_the_bound(photos):
     assert report["ratio_to_bound"] == pytest.approx(report["end_to_end"] / report["bound"])
     text = autotags("bench", photos["dog"]).stdout
     assert "end to end / bound" in text and "decode only" in text
+
+
+def test_threads_caps_the_cores_the_process_may_use(photos):
+    probe = ("import os, sys; from autotags.cli import main; "
+             "code = main(['-q', 'tag', '--threads', '1', sys.argv[1]]); "
+             "print(len(os.sched_getaffinity(0)), code)")
+    completed = subprocess.run([sys.executable, "-c", probe, str(photos["dog"])],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.stdout.split()[-2:] == ["1", "0"], completed.stderr

@@ -38,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def limit_cores(count: int) -> None:
+    """Keep this process, and every thread it starts from now on, on `count` cores, so
+    that decoding and inference together never take more than the user allowed."""
+    available = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, available[:count])
+
+
 def _configure_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="autotags: %(message)s", stream=sys.stderr)
@@ -50,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="surrogateescape")
+    if getattr(args, "threads", None):
+        limit_cores(args.threads)
     handler: Callable[[argparse.Namespace], int] = args.handler
     setup_errors = (CatalogueError, InstallError, TaggerError, StoreError, ScanBusyError,
                     AddModelError, RuntimeError, OSError, ValueError)

@@ -94,8 +94,8 @@ def add_engine_options(parser: argparse.ArgumentParser, *, several_models: bool 
              "(default: %(default)s)")
     parser.add_argument(
         "--threads", type=positive_int, default=None, metavar="N",
-        help="use at most N CPU cores for decoding and inference, to leave the machine "
-             "usable while tagging (default: all cores)")
+        help="use at most N CPU cores for decoding and inference together, to leave the "
+             "machine usable while tagging (default: all cores)")
     parser.add_argument(
         "--precision", choices=("f32", "bf16", "f16"), default=None,
         help="inference precision; by default OpenVINO picks the fastest the CPU supports "
