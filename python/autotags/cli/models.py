@@ -84,8 +84,8 @@ def cmd_models_quantize(args: argparse.Namespace) -> int:
 def cmd_models_remove(args: argparse.Namespace) -> int:
     catalogue = load_catalogue()
     builtin = set(load_catalogue(with_user_models=False).models)
-    for name in args.names:
-        spec = catalogue.get(name)
+    specs = [catalogue.get(name) for name in args.names]  # all known, or nothing removed
+    for name, spec in zip(args.names, specs, strict=True):
         removed = install.remove(spec) if name in builtin else remove_user_model(name)
         print(f"{name}: {'removed' if removed else 'was not installed'}")
     return EXIT_OK
