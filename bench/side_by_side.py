@@ -9,6 +9,7 @@ images and model, so the ratios hold even on a busy machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import platform
@@ -18,8 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from autotags import load_catalogue, locations
+from autotags.catalogue import ModelSpec
 from camera_photos import camera_photos
 from pipelines import Bench, Rate, bound
+from yolo11_shaped import build as build_yolo11_shaped
 
 
 def machine() -> str:
@@ -37,6 +40,8 @@ def machine() -> str:
 def int8_rows(model: str, photos: list, threads: int | None, fp32_end_to_end: Rate,
               fp32_inference: Rate) -> list[str]:
     """Rows for the INT8 copy (`autotags models quantize`), when there is one."""
+    if model not in load_catalogue().models:
+        return []  # not a catalogue model: nothing to quantize
     if f"{model}-int8" not in load_catalogue().models:
         return [f"| INT8 copy | - | - | make it with `autotags models quantize {model}` |"]
     int8 = Bench(f"{model}-int8", photos, threads=threads)
@@ -53,9 +58,20 @@ def int8_rows(model: str, photos: list, threads: int | None, fp32_end_to_end: Ra
     ]
 
 
-def measure(model: str, images: int, threads: int | None) -> list[str]:
+def yolo11_shaped_spec() -> ModelSpec:
+    """digiKam's YOLOv11-Nano entry running a YOLO11n-class network of our own making."""
+    path = locations.cache_home() / "bench-models" / "yolo11-shaped.onnx"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        build_yolo11_shaped(path)
+    return dataclasses.replace(load_catalogue().get("yolo11n"), name="yolo11-shaped",
+                               source=None, local_file=path)
+
+
+def measure(model: str | ModelSpec, images: int, threads: int | None) -> list[str]:
     photos = camera_photos(locations.cache_home() / "bench-photos", images)
     bench = Bench(model, photos, threads=threads)
+    model = bench.spec.name
     bench.autotags_end_to_end()  # warm-up: page cache, thread pools, compiled kernels
     autotags = bench.autotags_end_to_end()
     naive, digikam = bench.naive(), bench.digikam_style()
@@ -91,9 +107,15 @@ def main() -> None:
                         "default: ssd-mobilenet-v2")
     parser.add_argument("--images", type=int, default=48)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--yolo11-shaped", action="store_true",
+                        help="also measure a YOLO11n-class network (random weights, built here)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for model in args.model or ["ssd-mobilenet-v2"]:
+    models: list[str | ModelSpec] = list(args.model or ([] if args.yolo11_shaped
+                                                          else ["ssd-mobilenet-v2"]))
+    if args.yolo11_shaped:
+        models.append(yolo11_shaped_spec())
+    for model in models:
         print("\n".join(measure(model, args.images, args.threads)) + "\n")
 
 
