@@ -72,6 +72,15 @@ ResultStream::~ResultStream() {
     cancel();
     for (auto& loader : loaders_) loader.join();
     dispatcher_.join();
+    // A completion callback may still be returning into OpenVINO after it handed its
+    // request back; let every request settle before they are destroyed.
+    for (ov::InferRequest& request : requests_) {
+        try {
+            request.wait();
+        } catch (const std::exception&) {
+            // its failure was already reported as the images' error
+        }
+    }
 }
 
 void ResultStream::cancel() {
