@@ -133,3 +133,18 @@ def test_cancelling_loses_and_duplicates_nothing_already_delivered(detector, pho
     assert all(r.ok and "dog" in r.labels for r in delivered)
     again = list(detector.tag(paths))  # the engine is usable, and complete, afterwards
     assert len(again) == 60 and [r.path for r in again] == [str(p) for p in paths]
+
+
+def test_streams_abandoned_at_random_points_leave_the_engine_sound(photos, tmp_path):
+    import random
+
+    tagger = Tagger("ssd-mobilenet-v2", batch=2, precision="f32")
+    paths = [photos["dog"], photos["horses"], tmp_path / "missing.jpg"] * 6
+    chance = random.Random(7)
+    for _ in range(20):
+        stream = tagger.tag(paths)
+        for _ in range(chance.randint(0, 5)):
+            next(stream)
+        stream.close()
+    results = list(tagger.tag(paths))
+    assert [r.ok for r in results] == [True, True, False] * 6
