@@ -9,6 +9,7 @@ namespace autotags {
 Pipeline::Pipeline(std::shared_ptr<InferenceModel> model, DecoderSettings decoder, InputFit fit,
                    PipelineSettings settings)
     : model_(std::move(model)), settings_(settings) {
+    if (settings_.infer_requests == 0) settings_.infer_requests = model_->optimal_request_count();
     fit.width = model_->input_width();
     fit.height = model_->input_height();
     decoder_ = std::make_shared<const OutputDecoder>(std::move(decoder), *model_);
@@ -47,9 +48,8 @@ ResultStream::ResultStream(std::shared_ptr<InferenceModel> model,
       decoder_(std::move(decoder)),
       loader_(std::move(loader)),
       paths_(std::move(paths)),
-      decoded_(std::size_t(2) * model_->optimal_request_count() * std::size_t(model_->batch())) {
-    const std::size_t request_count =
-        settings.infer_requests ? settings.infer_requests : model_->optimal_request_count();
+      decoded_(std::size_t(2) * settings.infer_requests * std::size_t(model_->batch())) {
+    const std::size_t request_count = settings.infer_requests;
     for (std::size_t slot = 0; slot < request_count; ++slot) {
         requests_.push_back(model_->create_request());
         requests_.back().set_callback(

@@ -31,7 +31,7 @@ struct ImageResult {
 
 struct PipelineSettings {
     unsigned decode_threads = 0;  // 0: one per core
-    unsigned infer_requests = 0;  // 0: OpenVINO's optimal number for the device
+    unsigned infer_requests = 0;  // 0: OpenVINO's optimal number (resolved by Pipeline)
     std::uint64_t max_source_pixels = 300'000'000;
 };
 
