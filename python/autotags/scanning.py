@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import logging
@@ -17,7 +18,7 @@ from . import locations
 from .catalogue import DEFAULT_ACCURACY, load_catalogue
 from .discovery import FoundFile, discover
 from .results import ImageTags
-from .store import Failure, FileState, NewTag, ScanRecord, TagStore
+from .store import Failure, NewTag, ScanRecord, TagStore
 from .tagger import DEFAULT_MAX_MEGAPIXELS, Tagger
 
 log = logging.getLogger(__name__)
@@ -150,10 +151,12 @@ class _BatchWriter:
     def flush(self) -> None:
         if not self._pending:
             return
+        # Read the files before taking the database's write lock, not while holding it.
+        states = [dataclasses.replace(found.state,
+                                      fingerprint=fingerprint(found.path, found.state.size))
+                  for found, _ in self._pending]
         with self._store.transaction():
-            for found, result in self._pending:
-                state = FileState(found.state.size, found.state.mtime_ns,
-                                  fingerprint(found.path, found.state.size))
+            for (found, result), state in zip(self._pending, states, strict=True):
                 self._store.record_scan(
                     found.path, self._model, state, self._settings, width=result.width,
                     height=result.height, tags=merge_instances(result), error=result.error,
