@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import locations
-from .catalogue import ModelSpec
+from .catalogue import ModelSpec, read_labels
 from .model_files import ModelFileError, read_model
 
 log = logging.getLogger(__name__)
@@ -109,15 +109,19 @@ def _output_format(shapes: list[list[int]], names: list[set[str]]) -> tuple[str,
         "(detection_boxes, ...) and classifier scores [1, classes]")
 
 
-def inspect_model(path: Path) -> Inspection:
-    import openvino as ov
-
+def read_model_file(path: Path) -> Any:
     if not path.is_file():
         raise AddModelError(f"{path}: no such file")
     try:
-        model = read_model(path)
+        return read_model(path)
     except ModelFileError as error:
         raise AddModelError(str(error)) from error
+
+
+def inspect_model(model: Any, path: Path) -> Inspection:
+    """What the model read from `path` says about its input, outputs and classes."""
+    import openvino as ov
+
     if len(model.inputs) != 1 or model.input().get_partial_shape().rank.get_length() != 4:
         raise AddModelError(f"{path}: an image model has one 4-D input; this one has "
                             f"{[str(i.get_partial_shape()) for i in model.inputs]}")
@@ -144,8 +148,7 @@ def _read_labels(request: ModelRequest, inspection: Inspection) -> tuple[str, ..
     if request.labels is not None:
         if not request.labels.is_file():
             raise AddModelError(f"labels file {request.labels} not found")
-        labels = tuple(line.strip() for line in request.labels.read_text().splitlines()
-                       if line.strip())
+        labels = read_labels(request.labels)
     elif inspection.labels is not None:
         labels = inspection.labels
     else:
@@ -183,13 +186,19 @@ def _entry(request: ModelRequest, inspection: Inspection, directory: Path) -> di
     }
 
 
+def write_labels(directory: Path, labels: tuple[str, ...]) -> Path:
+    path = directory / "labels.txt"
+    path.write_text("\n".join(labels) + "\n", encoding="utf-8")
+    return path
+
+
 def spec_entry(spec: ModelSpec, directory: Path, *, title: str, description: str) -> dict[str, Any]:
     """A user-catalogue entry that runs `directory`/model.xml exactly as `spec` runs its
     model: same labels, input, decoding and thresholds."""
-    (directory / "labels.txt").write_text("\n".join(spec.labels) + "\n", encoding="utf-8")
+    labels_file = write_labels(directory, spec.labels)
     entry: dict[str, Any] = {
         "title": title, "description": description, "kind": spec.kind, "output": spec.output,
-        "labels": str(directory / "labels.txt"), "file": str(directory / "model.xml"),
+        "labels": str(labels_file), "file": str(directory / "model.xml"),
         "threshold": {"min": spec.threshold_min, "max": spec.threshold_max},
         "input": dataclasses.asdict(spec.input), "decode": dataclasses.asdict(spec.decode),
     }
@@ -248,7 +257,8 @@ def add_model(request: ModelRequest, *, builtin_names: set[str], replace: bool =
         raise AddModelError(f"{request.name!r} is a built-in model; choose another name")
     if request.name in entries and not replace:
         raise AddModelError(f"a model named {request.name!r} exists; remove it first")
-    inspection = inspect_model(request.path)
+    model = read_model_file(request.path)
+    inspection = inspect_model(model, request.path)
     labels = _read_labels(request, inspection)
     directory = locations.models_dir() / request.name
     entry = _entry(request, inspection, directory)
@@ -256,9 +266,8 @@ def add_model(request: ModelRequest, *, builtin_names: set[str], replace: bool =
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir(parents=True)
     try:
-        ov.save_model(read_model(request.path), str(staged / "model.xml"),
-                      compress_to_fp16=False)
-        (staged / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
+        ov.save_model(model, str(staged / "model.xml"), compress_to_fp16=False)
+        write_labels(staged, labels)
         _check_the_engine_runs_it(request.name, entry, staged)
         shutil.rmtree(directory, ignore_errors=True)
         staged.rename(directory)
