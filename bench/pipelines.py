@@ -31,6 +31,7 @@ from PIL import Image
 from autotags import Tagger, _engine, scan
 from autotags.catalogue import ModelSpec, SourceFile
 from autotags.install import ensure_installed, obtain_file
+from autotags.model_files import RawInput
 from camera_photos import CAMERA_SIZE
 
 # OpenCV reads the SSD graph with the text description the same package ships.
@@ -69,6 +70,7 @@ class Bench:
         self._core = ov.Core()
         self._size = (self.spec.input.width, self.spec.input.height)
         self._precision = precision
+        self._raw_input = RawInput.of(self._core.read_model(str(self.model_path)))
 
     # -- autotags ------------------------------------------------------------------------
     def autotags_end_to_end(self) -> Rate:
@@ -97,15 +99,7 @@ class Bench:
 
     def _tensor(self, image: Image.Image) -> np.ndarray:
         pixels = np.asarray(image.convert("RGB").resize(self._size, Image.Resampling.BILINEAR))
-        return self._to_model_input(pixels)
-
-    def _to_model_input(self, pixels: np.ndarray) -> np.ndarray:
-        settings = self.spec.input
-        if settings.layout == "nhwc" and not settings.scale:
-            return pixels[None]
-        scaled = (pixels.astype(np.float32) - (settings.mean or (0.0,))[0]) / (
-            settings.scale or (1.0,))[0]
-        return scaled.transpose(2, 0, 1)[None] if settings.layout != "nhwc" else scaled[None]
+        return self._raw_input.prepare(pixels, self.spec.input)
 
     def naive(self) -> Rate:
         model = self._latency_model

@@ -13,11 +13,10 @@ import shutil
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from . import _engine, locations
 from .catalogue import ModelSpec
 from .install import ensure_installed
+from .model_files import RawInput
 from .tagger import Tagger
 from .user_models import read_user_entries, spec_entry, write_user_entries
 
@@ -32,22 +31,6 @@ KEPT_IN_FLOAT = ["Multiply", "Sigmoid", "Exp", "Add", "Concat"]
 
 class QuantizeError(RuntimeError):
     """The model cannot be quantized (already INT8, no photos, NNCF missing)."""
-
-
-def to_model_input(pixels: np.ndarray, spec: ModelSpec, planar: bool, floating: bool) -> np.ndarray:
-    """A decoded HxWx3 RGB image in the raw form the model file takes (what the
-    engine otherwise does inside the compiled graph)."""
-    settings = spec.input
-    data: np.ndarray = pixels[..., ::-1] if settings.bgr else pixels
-    if floating:
-        data = data.astype(np.float32)
-        if settings.mean:
-            data = data - np.asarray(settings.mean, np.float32)
-        if settings.scale:
-            data = data / np.asarray(settings.scale, np.float32)
-    if planar:
-        data = data.transpose(2, 0, 1)
-    return np.ascontiguousarray(data[None])
 
 
 def head_convolutions(model: Any) -> list[str]:
@@ -93,9 +76,7 @@ def quantize(spec: ModelSpec, photos: Sequence[str], *, name: str | None = None,
     model = ov.Core().read_model(str(ensure_installed(spec)))
     if _already_quantized(model):
         raise QuantizeError(f"{spec.name} is already quantized")
-    input_shape = model.input().get_partial_shape()
-    planar = input_shape[1].is_static and input_shape[1].get_length() == 3
-    floating = model.input().get_element_type() != ov.Type.u8
+    raw_input = RawInput.of(model)
 
     reader = Tagger(spec, install=False)
     calibration = []
@@ -105,10 +86,10 @@ def quantize(spec: ModelSpec, photos: Sequence[str], *, name: str | None = None,
         except _engine.ImageError as error:
             log.warning("skipping %s", error)
             continue
-        calibration.append(to_model_input(pixels, spec, planar, floating))
+        calibration.append(raw_input.prepare(pixels, spec.input))
     if not calibration:
         raise QuantizeError("no readable calibration photos")
-    if not input_shape.is_static:
+    if not model.input().get_partial_shape().is_static:
         model.reshape(calibration[0].shape)
     log.info("quantizing %s on %d photos", spec.name, len(calibration))
     if not log.isEnabledFor(logging.DEBUG):
