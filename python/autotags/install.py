@@ -116,6 +116,7 @@ def remove(spec: ModelSpec) -> bool:
 
 
 def installed_size(spec: ModelSpec) -> int:
+    """Bytes on disk of the installed model; 0 when it is not installed."""
     path = installed_path(spec)
     if path is None:
         return 0

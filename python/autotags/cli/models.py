@@ -21,11 +21,10 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     catalogue = load_catalogue()
     rows = []
     for name, spec in sorted(catalogue.models.items()):
-        path = install.installed_path(spec)
         size = install.installed_size(spec)
         rows.append({
             "name": name, "title": spec.title, "kind": spec.kind, "classes": len(spec.labels),
-            "input": f"{spec.input.width}x{spec.input.height}", "installed": bool(path),
+            "input": f"{spec.input.width}x{spec.input.height}", "installed": size > 0,
             "size_bytes": size, "source": spec.origin,
             "default": name in catalogue.default_models,
         })
