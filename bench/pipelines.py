@@ -29,9 +29,9 @@ import openvino as ov
 from PIL import Image
 
 from autotags import Tagger, _engine, scan
-from autotags.catalogue import ModelSpec, SourceFile
-from autotags.install import ensure_installed, obtain_file
-from autotags.model_files import RawInput
+from autotags.models.catalogue import ModelSpec, SourceFile
+from autotags.models.install import ensure_installed, obtain_file
+from autotags.models.model_files import RawInput
 from camera_photos import CAMERA_SIZE
 
 # OpenCV reads the SSD graph with the text description the same package ships.

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from autotags import scan
-from autotags.store import FileState, NewTag, TagStore
+from autotags.collection.store import FileState, NewTag, TagStore
 from camera_photos import source_photos
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from autotags import load_catalogue, locations
-from autotags.catalogue import ModelSpec
+from autotags.models.catalogue import ModelSpec
 from camera_photos import camera_photos
 from pipelines import Bench, Rate, bound
 from yolo11_shaped import build as build_yolo11_shaped

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from autotags import Tagger, load_catalogue
-from autotags.catalogue import DecodeSettings, InputSettings, ModelSpec
+from autotags.models.catalogue import DecodeSettings, InputSettings, ModelSpec
 
 DARKNET_DATA = Path("/usr/share/darknet/data")
 COCO80 = load_catalogue().get("ssd-mobilenet-v2").labels

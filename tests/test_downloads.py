@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from autotags.downloads import DownloadError, download
+from autotags.models.downloads import DownloadError, download
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from autotags import InstallError, Tagger, install, locations
-from autotags.catalogue import InputSettings, ModelSource, SourceFile
+from autotags.models.catalogue import InputSettings, ModelSource, SourceFile
 from conftest import local_spec
 from synthetic_models import bright_box_yolo
 

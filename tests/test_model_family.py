@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from autotags import InstallError, Tagger, install, load_catalogue
-from autotags.catalogue import ModelSpec, SourceFile
+from autotags.models.catalogue import ModelSpec, SourceFile
 from synthetic_models import bright_box_yolo, fixed_logits_classifier
 
 DIGIKAM = {  # name: (file, bytes, sha256, input, labels, threshold range) from dnnmodels.conf

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from autotags import Tagger, install, load_catalogue, locations
-from autotags.quantize import head_convolutions, quantize
+from autotags.models.quantize import head_convolutions, quantize
 from conftest import DARKNET_DATA
 
 
@@ -86,7 +86,7 @@ def test_head_convolutions_are_the_last_ones_before_the_outputs():
 
 
 def test_an_already_quantized_model_is_refused(isolated_home, monkeypatch):
-    from autotags.quantize import QuantizeError
+    from autotags.models.quantize import QuantizeError
 
     monkeypatch.setenv("AUTOTAGS_HOME", str(isolated_home))
     with pytest.raises(QuantizeError, match="already quantized"):

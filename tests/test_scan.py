@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from autotags import Tagger, scan
-from autotags.scanning import ScanBusyError, ScanProgress, exclusive_scan
-from autotags.store import TagStore
+from autotags.collection.scanning import ScanBusyError, ScanProgress, exclusive_scan
+from autotags.collection.store import TagStore
 from sample_files import make_bad_files
 
 
@@ -259,7 +259,7 @@ def test_sigkill_at_random_points_leaves_a_consistent_resumable_database(photos,
 
 READER = r"""
 import sqlite3, sys, time
-from autotags.store import TagStore
+from autotags.collection.store import TagStore
 db, seconds = sys.argv[1], float(sys.argv[2])
 orphans = '''SELECT count(*) FROM image_tags t WHERE t.source != 'manual' AND NOT EXISTS
              (SELECT 1 FROM scans s WHERE s.image_id = t.image_id AND s.model = t.source

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from autotags.store import FileState, NewTag, StoreError, TagStore
+from autotags.collection.store import FileState, NewTag, StoreError, TagStore
 
 STATE = FileState(size=100, mtime_ns=1)
 SETTINGS = {"accuracy": 7}

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from autotags import ModelError, Tagger
-from autotags.catalogue import DecodeSettings, InputSettings
+from autotags.models.catalogue import DecodeSettings, InputSettings
 from conftest import local_spec
 from sample_files import save_with_orientation
 from synthetic_models import bright_box_yolo, fixed_logits_classifier

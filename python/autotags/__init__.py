@@ -12,12 +12,13 @@ from __future__ import annotations
 import openvino  # noqa: F401  (loads libopenvino before the extension that links it)
 
 from ._engine import ImageError, ModelError
-from .catalogue import Catalogue, CatalogueError, ModelSpec, load_catalogue
-from .install import InstallError
-from .results import Box, ImageTags, Tag
-from .scanning import ScanInterrupted, ScanProgress, ScanReport, scan
-from .store import TagStore
-from .tagger import Tagger, TaggerError
+from .collection.scanning import ScanInterrupted, ScanProgress, ScanReport, scan
+from .collection.store import TagStore
+from .models import install  # noqa: F401  (the module, as `autotags.install`)
+from .models.catalogue import Catalogue, CatalogueError, ModelSpec, load_catalogue
+from .models.install import InstallError
+from .tagging.results import Box, ImageTags, Tag
+from .tagging.tagger import Tagger, TaggerError
 
 __version__ = "0.1.0"
 

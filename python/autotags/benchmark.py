@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .scanning import scan
-from .tagger import Tagger
+from .collection.scanning import scan
+from .tagging.tagger import Tagger
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .. import __version__
-from ..catalogue import CatalogueError
-from ..install import InstallError
-from ..scanning import ScanBusyError
-from ..store import StoreError
-from ..tagger import TaggerError
-from ..user_models import AddModelError
+from ..collection.scanning import ScanBusyError
+from ..collection.store import StoreError
+from ..models.adding import AddModelError
+from ..models.catalogue import CatalogueError
+from ..models.install import InstallError
+from ..models.runtime import TaggerError
 from . import collection, models, tagging
 from .options import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, EXIT_SETUP_FAILED
 

@@ -12,10 +12,9 @@ import sys
 import time
 
 from .. import locations
-from ..progress_bar import ProgressBar
-from ..results import without_path
-from ..scanning import POLICIES, SCAN_MODES, ScanInterrupted, ScanReport, scan
-from ..store import TagStore
+from ..collection.scanning import POLICIES, SCAN_MODES, ScanInterrupted, ScanReport, scan
+from ..collection.store import TagStore
+from ..tagging.results import without_path
 from .options import (
     DB_HELP,
     EXIT_CODES_HELP,
@@ -24,6 +23,7 @@ from .options import (
     EXIT_SOME_FILES_FAILED,
     add_engine_options,
 )
+from .progress_bar import ProgressBar
 
 log = logging.getLogger("autotags")
 

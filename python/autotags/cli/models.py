@@ -8,10 +8,12 @@ import json
 import logging
 from pathlib import Path
 
-from .. import install, locations
-from ..catalogue import load_catalogue
-from ..install import MODEL_DIRS_VARIABLE
-from ..user_models import ModelRequest, add_model, remove_user_model
+from .. import locations
+from ..collection.discovery import discover
+from ..models import install
+from ..models.adding import ModelRequest, add_model, remove_user_model
+from ..models.catalogue import load_catalogue
+from ..models.install import MODEL_DIRS_VARIABLE
 from .options import EXIT_OK, EXIT_USAGE, input_size, positive_int, threshold_range
 
 log = logging.getLogger("autotags")
@@ -68,10 +70,10 @@ def cmd_models_add(args: argparse.Namespace) -> int:
 
 
 def cmd_models_quantize(args: argparse.Namespace) -> int:
-    from ..quantize import photos_below, quantize
+    from ..models.quantize import quantize
 
     spec = load_catalogue().get(args.name)
-    photos = photos_below(args.images)
+    photos = [found.path for found in discover(args.images).files]
     if not photos:
         log.error("error: no photos found in %s", " ".join(map(str, args.images)))
         return EXIT_USAGE

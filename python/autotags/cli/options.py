@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from ..catalogue import DEFAULT_ACCURACY, MAX_ACCURACY, MIN_ACCURACY, load_catalogue
+from ..models.catalogue import DEFAULT_ACCURACY, MAX_ACCURACY, MIN_ACCURACY, load_catalogue
 
 EXIT_OK = 0
 

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 
-from ..results import ImageTags, without_path
+from ..tagging.results import ImageTags, without_path
 from .options import (
     EXIT_CODES_HELP,
     EXIT_OK,
@@ -34,7 +34,7 @@ def _describe_tags(result: ImageTags) -> str:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from ..tagger import Tagger
+    from ..tagging.tagger import Tagger
 
     tagger = Tagger(args.model, device=args.device, accuracy=args.accuracy, threads=args.threads,
                     precision=args.precision, max_megapixels=args.max_megapixels)
@@ -56,8 +56,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from ..benchmark import run_benchmark
-    from ..discovery import discover
-    from ..tagger import Tagger
+    from ..collection.discovery import discover
+    from ..tagging.tagger import Tagger
 
     found = discover(args.paths)
     paths = [f.path for f in found.files][: args.limit]

@@ -13,12 +13,13 @@ import shutil
 from collections.abc import Sequence
 from typing import Any
 
-from . import _engine, locations
-from .catalogue import ModelSpec
+from .. import _engine, locations
+from .adding import spec_entry
+from .catalogue import ModelSpec, spec_from_entry
 from .install import ensure_installed
 from .model_files import RawInput
-from .tagger import Tagger
-from .user_models import read_user_entries, spec_entry, write_user_entries
+from .runtime import RunSettings, compile_model
+from .user_catalogue import read_user_entries, write_user_entries
 
 log = logging.getLogger(__name__)
 
@@ -70,19 +71,18 @@ def quantize(spec: ModelSpec, photos: Sequence[str], *, name: str | None = None,
         raise QuantizeError("INT8 quantization needs NNCF: pip install 'autotags[int8]'") from error
     import openvino as ov
 
-    from .catalogue import spec_from_entry
-
     name = name or f"{spec.name}-int8"
-    model = ov.Core().read_model(str(ensure_installed(spec)))
+    installed = ensure_installed(spec)
+    model = ov.Core().read_model(str(installed))
     if _already_quantized(model):
         raise QuantizeError(f"{spec.name} is already quantized")
     raw_input = RawInput.of(model)
 
-    reader = Tagger(spec, install=False)
+    reader = compile_model(spec, installed, RunSettings())
     calibration = []
     for path in photos[:samples]:
         try:
-            pixels, _, _ = reader.decode(path)
+            pixels, _, _ = reader.decode(os.fsencode(path))
         except _engine.ImageError as error:
             log.warning("skipping %s", error)
             continue
@@ -109,10 +109,4 @@ def quantize(spec: ModelSpec, photos: Sequence[str], *, name: str | None = None,
     entries[name] = entry
     write_user_entries(entries)
     return spec_from_entry(name, entry, directory)
-
-
-def photos_below(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
-    from .discovery import discover
-
-    return [found.path for found in discover(paths).files]
 

@@ -1,26 +1,22 @@
-"""Models people bring themselves: inspected, converted to IR and kept in their catalogue.
-
-The user catalogue is a TOML file of the same form as the packaged one:
-``$AUTOTAGS_HOME/models.toml`` if that is set, else ``$XDG_CONFIG_HOME/autotags/models.toml``
-(``~/.config/autotags/models.toml``).
-"""
+"""Models people bring themselves: inspected, converted to IR, proven to compile and
+registered in the user catalogue (see :mod:`autotags.models.user_catalogue`)."""
 
 from __future__ import annotations
 
 import ast
 import dataclasses
-import json
 import logging
-import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import locations
-from .catalogue import ModelSpec, read_labels
+from .. import _engine, locations
+from .catalogue import ModelSpec, read_labels, spec_from_entry
 from .model_files import ModelFileError, read_model
+from .runtime import RunSettings, compile_model
+from .user_catalogue import read_user_entries, user_catalogue_path, write_user_entries
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +26,6 @@ DEFAULT_THRESHOLD = (25.0, 85.0)
 
 class AddModelError(ValueError):
     """The file cannot become a catalogue model; the message says why."""
-
-
-def user_catalogue_path() -> Path:
-    if os.environ.get("AUTOTAGS_HOME"):
-        return locations.cache_home() / "models.toml"
-    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config) / "autotags" / "models.toml"
 
 
 @dataclass(frozen=True)
@@ -208,43 +197,6 @@ def spec_entry(spec: ModelSpec, directory: Path, *, title: str, description: str
     return entry
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a TOML basic string
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(value)
-
-
-def read_user_entries() -> dict[str, dict[str, Any]]:
-    import tomllib
-
-    path = user_catalogue_path()
-    if not path.is_file():
-        return {}
-    with open(path, "rb") as handle:
-        return dict(tomllib.load(handle).get("models", {}))
-
-
-def write_user_entries(entries: dict[str, dict[str, Any]]) -> None:
-    path = user_catalogue_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# Models added with `autotags models add`. Edit with care.", ""]
-    for name, entry in sorted(entries.items()):
-        lines.append(f"[models.{json.dumps(name)}]")
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in entry.items())
-        lines.append("")
-    staged = path.with_suffix(".toml.new")
-    staged.write_text("\n".join(lines), encoding="utf-8")
-    staged.replace(path)
-
-
 def add_model(request: ModelRequest, *, builtin_names: set[str], replace: bool = False) -> Path:
     """Import the model file; returns the user catalogue it was written to."""
     import openvino as ov
@@ -280,14 +232,10 @@ def add_model(request: ModelRequest, *, builtin_names: set[str], replace: bool =
 
 def _check_the_engine_runs_it(name: str, entry: dict[str, Any], staged: Path) -> None:
     """Compile it exactly as tagging will, so a bad model fails now, not mid-scan."""
-    from ._engine import ModelError
-    from .catalogue import spec_from_entry
-    from .tagger import Tagger
-
     trial = {**entry, "labels": str(staged / "labels.txt"), "file": str(staged / "model.xml")}
     try:
-        Tagger(spec_from_entry(name, trial, staged), install=False)
-    except ModelError as error:
+        compile_model(spec_from_entry(name, trial, staged), staged / "model.xml", RunSettings())
+    except _engine.ModelError as error:
         raise AddModelError(str(error).replace(str(staged / "model.xml"), name)) from error
 
 

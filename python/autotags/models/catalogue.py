@@ -8,6 +8,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from .user_catalogue import read_user_entries, user_catalogue_path
+
 MIN_ACCURACY = 1
 MAX_ACCURACY = 10
 DEFAULT_ACCURACY = 7
@@ -142,8 +144,9 @@ class Catalogue:
             raise CatalogueError(f"unknown model {name!r}; known models: {known}") from None
 
 
-def packaged_models_dir() -> Path:
-    return Path(str(resources.files("autotags") / "models"))
+def packaged_data_dir() -> Path:
+    """The repository's `models/` folder as installed: catalogue, labels, vocabulary."""
+    return Path(str(resources.files("autotags") / "data"))
 
 
 def read_labels(path: Path) -> tuple[str, ...]:
@@ -186,8 +189,8 @@ def spec_from_entry(name: str, entry: dict[str, Any], labels_dir: Path) -> Model
 
 def load_catalogue(models_dir: Path | None = None, *, with_user_models: bool = True) -> Catalogue:
     """The packaged ``catalogue.toml`` (or the one in `models_dir`) and its label files,
-    plus the models the user added (see :mod:`autotags.user_models`)."""
-    directory = models_dir or packaged_models_dir()
+    plus the models the user added (see :mod:`autotags.models.user_catalogue`)."""
+    directory = models_dir or packaged_data_dir()
     with open(directory / "catalogue.toml", "rb") as handle:
         document = tomllib.load(handle)
     models = {
@@ -195,8 +198,6 @@ def load_catalogue(models_dir: Path | None = None, *, with_user_models: bool = T
         for name, entry in document.get("models", {}).items()
     }
     if with_user_models:
-        from .user_models import read_user_entries, user_catalogue_path
-
         try:
             user_entries = read_user_entries()
         except tomllib.TOMLDecodeError as error:

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from . import locations
-from .catalogue import DEFAULT_ACCURACY, load_catalogue
+from .. import locations
+from ..models.catalogue import DEFAULT_ACCURACY, load_catalogue
+from ..tagging.results import ImageTags
+from ..tagging.tagger import DEFAULT_MAX_MEGAPIXELS, Tagger
 from .discovery import FoundFile, discover
-from .results import ImageTags
 from .store import Failure, NewTag, ScanRecord, TagStore
-from .tagger import DEFAULT_MAX_MEGAPIXELS, Tagger
 
 log = logging.getLogger(__name__)
 

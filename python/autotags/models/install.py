@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from . import locations
+from .. import locations
 from .catalogue import ModelSource, ModelSpec, SourceFile
 from .downloads import DownloadError, download, sha256_of, verify
 from .model_files import ModelFileError, read_model

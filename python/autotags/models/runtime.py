@@ -1,0 +1,123 @@
+"""A catalogue model compiled by the C++ engine: the spec turned into engine settings,
+the network compiled for an OpenVINO device, and the decode + inference pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import openvino
+
+from .. import _engine, locations
+from .catalogue import DEFAULT_ACCURACY, ModelSpec
+
+DEVICES = ("CPU", "GPU", "AUTO")
+DEFAULT_MAX_MEGAPIXELS = 300
+
+
+class TaggerError(RuntimeError):
+    """The tagger cannot start: unknown device, missing model, bad settings."""
+
+
+def check_device(device: str) -> str:
+    normalised = device.upper()
+    if normalised == "AUTO" or normalised.startswith(("AUTO:", "MULTI:", "HETERO:")):
+        return normalised
+    available = openvino.Core().available_devices
+    if not any(d == normalised or d.startswith(normalised + ".") for d in available):
+        raise TaggerError(
+            f"device {device!r} is not available on this machine; available: "
+            + ", ".join([*available, "AUTO"])
+        )
+    return normalised
+
+
+def _input_spec(spec: ModelSpec, batch: int) -> _engine.InputSpec:
+    settings = spec.input
+    engine_input = _engine.InputSpec()
+    engine_input.width, engine_input.height = settings.width, settings.height
+    engine_input.batch = batch
+    engine_input.layout = getattr(_engine.TensorLayout, settings.layout)
+    engine_input.bgr = settings.bgr
+    engine_input.mean = list(settings.mean)
+    engine_input.scale = list(settings.scale)
+    return engine_input
+
+
+def _input_fit(spec: ModelSpec) -> _engine.InputFit:
+    fit = _engine.InputFit()
+    fit.width, fit.height = spec.input.width, spec.input.height
+    fit.mode = getattr(_engine.ResizeMode, spec.input.resize)
+    fit.placement = getattr(_engine.PadPlacement, spec.input.pad)
+    fit.pad_colour = list(spec.input.pad_colour)
+    return fit
+
+
+def _decoder_settings(spec: ModelSpec, accuracy: int) -> _engine.DecoderSettings:
+    decode = spec.decode
+    settings = _engine.DecoderSettings()
+    settings.format = getattr(_engine.OutputFormat, spec.output)
+    settings.num_classes = spec.raw_class_count
+    settings.score_threshold = spec.threshold(accuracy)
+    settings.top_k = decode.top_k
+    settings.output_scale = decode.output_scale
+    settings.softmax = getattr(_engine.Softmax, decode.softmax)
+    settings.class_map = spec.class_map()
+    nms = _engine.NmsSettings()
+    nms.iou_threshold = decode.nms_iou
+    nms.class_agnostic = decode.class_agnostic
+    nms.max_detections = decode.max_detections
+    settings.nms = nms
+    return settings
+
+
+def _openvino_config(threads: int | None, precision: str | None) -> dict[str, str]:
+    config = {"PERFORMANCE_HINT": "THROUGHPUT",
+              "CACHE_DIR": str(locations.compiled_cache_dir())}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = str(threads)
+    if precision:
+        config["INFERENCE_PRECISION_HINT"] = precision
+    return config
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a compiled model runs: the user's choices, not the model's."""
+
+    device: str = "CPU"
+    accuracy: int = DEFAULT_ACCURACY
+    threads: int | None = None
+    batch: int = 1
+    requests: int | None = None
+    precision: str | None = None
+    max_pixels: int = DEFAULT_MAX_MEGAPIXELS * 1_000_000
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    network: _engine.InferenceModel
+    pipeline: _engine.Pipeline
+    fit: _engine.InputFit          # how images are fitted to the network's real input
+    max_pixels: int
+
+    def decode(self, path: bytes) -> tuple[object, int, int]:
+        """One image as the network sees it: (HxWx3 uint8 array, width, height)."""
+        return _engine.load_image(path, self.fit, self.max_pixels)
+
+
+def compile_model(spec: ModelSpec, model_path: Path, settings: RunSettings) -> CompiledModel:
+    """Compile `model_path` as `spec` describes it; raises the engine's ModelError when
+    OpenVINO cannot compile or the outputs do not fit the spec."""
+    network = _engine.InferenceModel(
+        str(model_path), settings.device, _input_spec(spec, settings.batch),
+        _openvino_config(settings.threads, settings.precision))
+    pipeline_settings = _engine.PipelineSettings()
+    pipeline_settings.decode_threads = settings.threads or 0
+    pipeline_settings.infer_requests = settings.requests or 0
+    pipeline_settings.max_source_pixels = settings.max_pixels
+    fit = _input_fit(spec)
+    fit.width, fit.height = network.input_width, network.input_height
+    pipeline = _engine.Pipeline(network, _decoder_settings(spec, settings.accuracy), fit,
+                                pipeline_settings)
+    return CompiledModel(network, pipeline, fit, settings.max_pixels)

@@ -1,0 +1,118 @@
+"""Tagger: runs one catalogue model over image files through the C++ engine."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+
+from ..models.catalogue import DEFAULT_ACCURACY, Catalogue, ModelSpec, load_catalogue
+from ..models.install import ensure_installed, installed_path
+from ..models.runtime import (
+    DEFAULT_MAX_MEGAPIXELS,
+    RunSettings,
+    TaggerError,
+    check_device,
+    compile_model,
+)
+from .results import Box, ImageTags, Tag
+
+log = logging.getLogger(__name__)
+
+StrPath = str | os.PathLike[str]
+
+__all__ = ["DEFAULT_MAX_MEGAPIXELS", "Tagger", "TaggerError"]
+
+
+class Tagger:
+    """Tags image files with one model.
+
+    >>> tagger = Tagger("ssd-mobilenet-v2")
+    >>> for result in tagger.tag(["cat.jpg"]):
+    ...     print(result.path, result.labels)
+
+    ``accuracy`` follows digiKam's slider (1..10, default 7): higher keeps fewer, surer
+    tags. ``precision="f32"`` forces full-precision inference (CPUs with bf16 use it by
+    default). ``threads`` caps the CPU cores used for decoding and inference; ``batch``
+    sets images per inference and ``requests`` inferences in flight (default: OpenVINO's
+    optimum for the device).
+    """
+
+    def __init__(
+        self,
+        model: str | ModelSpec | None = None,
+        *,
+        device: str = "CPU",
+        accuracy: int = DEFAULT_ACCURACY,
+        threads: int | None = None,
+        batch: int = 1,
+        requests: int | None = None,
+        precision: str | None = None,
+        max_megapixels: int = DEFAULT_MAX_MEGAPIXELS,
+        install: bool = True,
+        catalogue: Catalogue | None = None,
+    ) -> None:
+        if isinstance(model, ModelSpec):
+            self.spec = model
+        else:
+            catalogue = catalogue or load_catalogue()
+            self.spec = catalogue.get(model or catalogue.default_models[0])
+        self.accuracy = accuracy
+        self.threshold = self.spec.threshold(accuracy)
+        if threads is not None and threads < 1:
+            raise TaggerError(f"threads must be at least 1, got {threads}")
+        if batch < 1:
+            raise TaggerError(f"batch must be at least 1, got {batch}")
+        self.device = check_device(device)
+        model_path = ensure_installed(self.spec) if install else installed_path(self.spec)
+        if model_path is None:
+            raise TaggerError(f"model {self.spec.name!r} is not installed; "
+                              f"run: autotags models install {self.spec.name}")
+        self._compiled = compile_model(self.spec, model_path, RunSettings(
+            device=self.device, accuracy=accuracy, threads=threads, batch=batch,
+            requests=requests, precision=precision, max_pixels=max_megapixels * 1_000_000))
+        log.debug("model %s ready on %s with %d infer requests", self.spec.name, self.device,
+                  self._compiled.network.request_count)
+
+    @property
+    def model_name(self) -> str:
+        return self.spec.name
+
+    def decode(self, path: StrPath) -> tuple[object, int, int]:
+        """One image as the model sees it: (HxWx3 uint8 array, width, height)."""
+        return self._compiled.decode(os.fsencode(os.fspath(path)))
+
+    def measure_inference_rate(self, path: StrPath, inferences: int) -> float:
+        """Images per second through the network alone, every infer request busy."""
+        pixels, _, _ = self.decode(path)
+        return float(self._compiled.network.measure_inference_rate(pixels, inferences))
+
+    @property
+    def images_inferred(self) -> int:
+        """Images this tagger has sent through the network so far."""
+        return int(self._compiled.network.images_inferred)
+
+    def tag(self, paths: Iterable[StrPath]) -> Iterator[ImageTags]:
+        """Yields one result per path, in the order given. Files that cannot be read
+        yield a result whose ``error`` says why; the others are still tagged."""
+        path_list = [os.fsdecode(p) for p in paths]
+        stream = self._compiled.pipeline.run([os.fsencode(p) for p in path_list])
+        try:
+            for index, width, height, detections, error in stream:
+                yield self._to_result(path_list[index], width, height, detections, error)
+        finally:
+            stream.cancel()
+
+    def tag_file(self, path: StrPath) -> ImageTags:
+        return next(self.tag([path]))
+
+    def _to_result(self, path: str, width: int, height: int,
+                   detections: list[tuple[int, float, tuple[float, float, float, float] | None]],
+                   error: bytes | None) -> ImageTags:
+        if error is not None:
+            return ImageTags(path, 0, 0, self.spec.name, [], os.fsdecode(error))
+        tags = [
+            Tag(self.spec.labels[class_id], float(score), Box(*box) if box is not None else None)
+            for class_id, score, box in detections
+        ]
+        return ImageTags(path, width, height, self.spec.name, tags)

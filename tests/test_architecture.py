@@ -1,0 +1,118 @@
+"""Protects the package's layering: no import cycles between modules (imports inside
+functions included), and the layers (models -> tagging -> collection -> outputs -> cli)
+depend on each other one way only. Read from the source with `ast`; nothing is imported."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "python" / "autotags"
+# Modules built from cpp/ rather than read from a .py file: leaves of the graph.
+EXTENSION_MODULES = frozenset({"autotags._engine"})
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _resolve(current: str, is_package: bool, level: int, target: str | None) -> str:
+    if level == 0:
+        return target or ""
+    base = current.split(".") if is_package else current.split(".")[:-1]
+    base = base[: len(base) - (level - 1)]
+    return ".".join([*base, target] if target else base)
+
+
+def import_graph(root: Path, extensions: frozenset[str] = frozenset()) -> dict[str, set[str]]:
+    """Module -> the package's own modules it imports, anywhere in its body."""
+    files = {module_name(p, root): p for p in sorted(root.rglob("*.py"))}
+    modules = files.keys() | extensions
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = _resolve(name, is_package, node.level, node.module)
+                # `from pkg import mod` imports the module mod; `from pkg import name`, pkg.
+                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                           for alias in node.names]
+            graph[name].update(t for t in targets if t in modules and t != name)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as [a, b, ..., a], or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for following in sorted(graph.get(node, ())):
+            if state.get(following) == 1:
+                return [*path[path.index(following):], following]
+            if following not in state and (cycle := visit(following)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def layer_graph(graph: dict[str, set[str]], package: str) -> dict[str, set[str]]:
+    """The same graph between the package's first-level folders and modules; the
+    package's own __init__ (the public API that gathers them all) is left out."""
+    def layer(module: str) -> str:
+        return module.split(".")[1]
+
+    layers: dict[str, set[str]] = {}
+    for module, imported in graph.items():
+        if module == package:
+            continue
+        layers.setdefault(layer(module), set()).update(
+            layer(target) for target in imported if target != package and layer(target)
+            != layer(module))
+    return layers
+
+
+def test_the_package_has_no_import_cycle():
+    cycle = find_cycle(import_graph(PACKAGE_ROOT, EXTENSION_MODULES))
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_layers_depend_on_each_other_one_way():
+    layers = layer_graph(import_graph(PACKAGE_ROOT, EXTENSION_MODULES), "autotags")
+    cycle = find_cycle(layers)
+    assert cycle is None, "layers import each other in a circle: " + " -> ".join(cycle or [])
+    # The data flow, file by file: models know nothing of tagging, tagging nothing of the
+    # collection, and nothing but the command line knows the command line.
+    assert not layers["models"] & {"tagging", "collection", "outputs", "cli", "vocabulary"}
+    assert not layers["tagging"] & {"collection", "outputs", "cli"}
+    assert not any("cli" in imported for name, imported in layers.items() if name != "cli")
+
+
+def test_the_cycle_finder_sees_a_cycle_through_a_function_level_import(tmp_path):
+    package = tmp_path / "throwaway"
+    (package / "inner").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "inner" / "__init__.py").write_text("")
+    (package / "first.py").write_text("from .inner import second\n")
+    (package / "inner" / "second.py").write_text("import os\nfrom .. import third\n")
+    (package / "third.py").write_text("def late():\n    from .first import something\n")
+    graph = import_graph(package)
+    assert graph["throwaway.first"] == {"throwaway.inner.second"}
+    assert find_cycle(graph) == ["throwaway.first", "throwaway.inner.second",
+                                 "throwaway.third", "throwaway.first"]
+    (package / "third.py").write_text("def late():\n    import os\n")
+    assert find_cycle(import_graph(package)) is None
