@@ -67,6 +67,10 @@ def quantize(spec: ModelSpec, photos: Sequence[str], *, name: str | None = None,
     """Make and register an INT8 copy of `spec` calibrated on up to `samples` photos."""
     try:
         import nncf
+        from nncf.quantization.advanced_parameters import (
+            AdvancedQuantizationParameters,
+            OverflowFix,
+        )
     except ImportError as error:
         raise QuantizeError("INT8 quantization needs NNCF: pip install 'autotags[int8]'") from error
     import openvino as ov
@@ -94,8 +98,13 @@ def quantize(spec: ModelSpec, photos: Sequence[str], *, name: str | None = None,
     log.info("quantizing %s on %d photos", spec.name, len(calibration))
     if not log.isEnabledFor(logging.DEBUG):
         nncf.set_log_level(logging.WARNING)
+    # Without VNNI (AVX2-only CPUs) OpenVINO multiplies u8 activations by s8 weights with
+    # vpmaddubsw, whose 16-bit sums saturate: scores then depend on the CPU. Weights
+    # quantized to 7 bits in every layer cannot overflow, so the copy gives the same tags
+    # on every x86-64 CPU at a cost below what calibration noise already moves.
+    advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE)
     quantized = nncf.quantize(model, nncf.Dataset(calibration), subset_size=len(calibration),
-                              fast_bias_correction=False,
+                              fast_bias_correction=False, advanced_parameters=advanced,
                               ignored_scope=nncf.IgnoredScope(names=head_convolutions(model),
                                                               types=KEPT_IN_FLOAT, validate=False))
 
