@@ -6,6 +6,7 @@
 #include <mutex>
 #include <openvino/frontend/manager.hpp>
 #include <sstream>
+#include <unistd.h>
 
 #include "errors.hpp"
 
@@ -75,10 +76,18 @@ std::shared_ptr<ov::Model> read_model(const std::string& path) {
 
 }  // namespace
 
-InferenceModel::InferenceModel(const std::string& model_path, const std::string& device,
-                               const InputSpec& spec,
-                               const std::map<std::string, std::string>& config)
-    : path_(model_path), device_(device) {
+namespace {
+
+struct InputGeometry {
+    int width = 0;
+    int height = 0;
+    int batch = 1;
+};
+
+// The model at `model_path` reshaped to a fixed batch and size, taking 8-bit RGB NHWC
+// pixels, with layout, channel order, element type and normalisation inside the graph.
+std::shared_ptr<ov::Model> prepare_model(const std::string& model_path, const InputSpec& spec,
+                                         InputGeometry& geometry) {
     std::shared_ptr<ov::Model> model = read_model(model_path);
     if (model->inputs().size() != 1)
         throw ModelError(model_path + ": the model has " + std::to_string(model->inputs().size()) +
@@ -90,44 +99,99 @@ InferenceModel::InferenceModel(const std::string& model_path, const std::string&
                          " is not a 4-D image batch");
     const TensorLayout layout = detect_layout(input_shape, spec.layout, model_path);
     const bool planar = layout == TensorLayout::nchw;
-    input_height_ = static_dimension(input_shape, planar ? 2 : 1, spec.height, "height", model_path);
-    input_width_ = static_dimension(input_shape, planar ? 3 : 2, spec.width, "width", model_path);
-    batch_ = std::max(1, spec.batch);
+    geometry.height = static_dimension(input_shape, planar ? 2 : 1, spec.height, "height", model_path);
+    geometry.width = static_dimension(input_shape, planar ? 3 : 2, spec.width, "width", model_path);
+    geometry.batch = std::max(1, spec.batch);
 
+    const auto batch = std::size_t(geometry.batch);
+    const auto height = std::size_t(geometry.height);
+    const auto width = std::size_t(geometry.width);
+    model->reshape(planar ? ov::Shape{batch, 3, height, width} : ov::Shape{batch, height, width, 3});
+
+    ov::preprocess::PrePostProcessor ppp(model);
+    auto& input = ppp.input();
+    input.tensor()
+        .set_element_type(ov::element::u8)
+        .set_layout("NHWC")
+        .set_color_format(ov::preprocess::ColorFormat::RGB);
+    input.model().set_layout(planar ? "NCHW" : "NHWC");
+    if (spec.bgr) input.preprocess().convert_color(ov::preprocess::ColorFormat::BGR);
+    const ov::element::Type model_type = model->input().get_element_type();
+    if (model_type != ov::element::u8) input.preprocess().convert_element_type(ov::element::f32);
+    if (!spec.mean.empty()) input.preprocess().mean(spec.mean);
+    if (!spec.scale.empty()) input.preprocess().scale(spec.scale);
+    if (model_type != ov::element::u8 && model_type != ov::element::f32 && model_type.is_static())
+        input.preprocess().convert_element_type(model_type);
+    for (std::size_t i = 0; i < model->outputs().size(); ++i)
+        ppp.output(i).tensor().set_element_type(ov::element::f32);
+    return ppp.build();
+}
+
+// Saves `model` as IR at `path` through temporary files, the .bin before the .xml, so
+// that an .xml present means a complete pair even if the process died half-way.
+// Returns false when the folder cannot be written: the caller compiles from memory.
+bool save_prepared(const std::shared_ptr<ov::Model>& model, const std::filesystem::path& path) {
+    std::error_code error;
+    std::filesystem::create_directories(path.parent_path(), error);
+    if (error) return false;
+    const std::filesystem::path staged =
+        path.parent_path() / (path.stem().string() + ".staged-" + std::to_string(::getpid()) + ".xml");
     try {
-        const ov::Shape fixed = planar ? ov::Shape{std::size_t(batch_), 3, std::size_t(input_height_),
-                                                   std::size_t(input_width_)}
-                                       : ov::Shape{std::size_t(batch_), std::size_t(input_height_),
-                                                   std::size_t(input_width_), 3};
-        model->reshape(fixed);
+        ov::save_model(model, staged.string(), /*compress_to_fp16=*/false);
+    } catch (const std::exception&) {
+        return false;
+    }
+    std::filesystem::path staged_bin = staged, bin = path;
+    staged_bin.replace_extension(".bin");
+    bin.replace_extension(".bin");
+    std::filesystem::rename(staged_bin, bin, error);
+    if (!error) std::filesystem::rename(staged, path, error);
+    if (error) {
+        std::filesystem::remove(staged);
+        std::filesystem::remove(staged_bin);
+    }
+    return !error;
+}
 
-        ov::preprocess::PrePostProcessor ppp(model);
-        auto& input = ppp.input();
-        input.tensor()
-            .set_element_type(ov::element::u8)
-            .set_layout("NHWC")
-            .set_color_format(ov::preprocess::ColorFormat::RGB);
-        input.model().set_layout(planar ? "NCHW" : "NHWC");
-        if (spec.bgr) input.preprocess().convert_color(ov::preprocess::ColorFormat::BGR);
-        const ov::element::Type model_type = model->input().get_element_type();
-        if (model_type != ov::element::u8) input.preprocess().convert_element_type(ov::element::f32);
-        if (!spec.mean.empty()) input.preprocess().mean(spec.mean);
-        if (!spec.scale.empty()) input.preprocess().scale(spec.scale);
-        if (model_type != ov::element::u8 && model_type != ov::element::f32 && model_type.is_static())
-            input.preprocess().convert_element_type(model_type);
-        for (std::size_t i = 0; i < model->outputs().size(); ++i)
-            ppp.output(i).tensor().set_element_type(ov::element::f32);
-        model = ppp.build();
+}  // namespace
 
-        ov::AnyMap properties;
-        for (const auto& [key, value] : config) properties[key] = value;
-        compiled_ = shared_core().compile_model(model, device, properties);
+InferenceModel::InferenceModel(const std::string& model_path, const std::string& device,
+                               const InputSpec& spec,
+                               const std::map<std::string, std::string>& config,
+                               const std::string& prepared_path)
+    : path_(model_path), device_(device) {
+    ov::AnyMap properties;
+    for (const auto& [key, value] : config) properties[key] = value;
+    if (!prepared_path.empty() && std::filesystem::is_regular_file(prepared_path)) {
+        try {
+            compiled_ = shared_core().compile_model(prepared_path, device, properties);
+        } catch (const std::exception&) {
+            // A damaged copy (a disk error, someone editing it) is made again below.
+            std::filesystem::path bin = prepared_path;
+            std::error_code ignored;
+            std::filesystem::remove(prepared_path, ignored);
+            std::filesystem::remove(bin.replace_extension(".bin"), ignored);
+        }
+    }
+    try {
+        if (!compiled_) {
+            InputGeometry geometry;
+            std::shared_ptr<ov::Model> model = prepare_model(model_path, spec, geometry);
+            const bool saved = !prepared_path.empty() && save_prepared(model, prepared_path);
+            compiled_ = saved ? shared_core().compile_model(prepared_path, device, properties)
+                              : shared_core().compile_model(model, device, properties);
+        }
     } catch (const ModelError&) {
         throw;
     } catch (const std::exception& error) {
         throw ModelError(model_path + ": cannot prepare the model for " + device + ": " +
                          concise(error.what()));
     }
+    // The compiled input is u8 NHWC: [batch, height, width, 3].
+    const ov::Shape input = compiled_.input().get_shape();
+    batch_ = int(input[0]);
+    input_height_ = int(input[1]);
+    input_width_ = int(input[2]);
 }
 
 double InferenceModel::measure_inference_rate(const std::vector<std::uint8_t>& image,

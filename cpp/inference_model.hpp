@@ -29,9 +29,14 @@ struct InputSpec {
 class InferenceModel {
 public:
     // `config` holds OpenVINO properties by name (PERFORMANCE_HINT, CACHE_DIR,
-    // INFERENCE_PRECISION_HINT, INFERENCE_NUM_THREADS, ...).
+    // INFERENCE_PRECISION_HINT, INFERENCE_NUM_THREADS, ...). `prepared_path`, if not
+    // empty, is where the model with its pre-processing folded in is kept as IR: when it
+    // exists it is compiled by path, which lets OpenVINO's CACHE_DIR serve the compiled
+    // graph without reading or rebuilding the model. The caller names it by everything
+    // that shapes the graph (model file, spec, OpenVINO version), so it is never stale.
     InferenceModel(const std::string& model_path, const std::string& device, const InputSpec& spec,
-                   const std::map<std::string, std::string>& config);
+                   const std::map<std::string, std::string>& config,
+                   const std::string& prepared_path = "");
 
     int input_width() const { return input_width_; }
     int input_height() const { return input_height_; }

@@ -129,8 +129,9 @@ PYBIND11_MODULE(_engine, m) {
 
     py::class_<InferenceModel, std::shared_ptr<InferenceModel>>(m, "InferenceModel")
         .def(py::init<const std::string&, const std::string&, const InputSpec&,
-                      const std::map<std::string, std::string>&>(),
+                      const std::map<std::string, std::string>&, const std::string&>(),
              py::arg("path"), py::arg("device"), py::arg("input"), py::arg("config"),
+             py::arg("prepared_path") = "",
              py::call_guard<py::gil_scoped_release>())
         .def_property_readonly("input_width", &InferenceModel::input_width)
         .def_property_readonly("input_height", &InferenceModel::input_height)

@@ -3,6 +3,9 @@ the network compiled for an OpenVINO device, and the decode + inference pipeline
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +15,8 @@ from .. import _engine, locations
 from .catalogue import DEFAULT_ACCURACY, ModelSpec
 
 DEVICES = ("CPU", "GPU", "AUTO")
+# Bump when the engine changes how it prepares a graph, so older prepared copies go.
+PREPARED_FORMAT = 1
 DEFAULT_MAX_MEGAPIXELS = 300
 
 
@@ -106,12 +111,40 @@ class CompiledModel:
         return _engine.load_image(path, self.fit, self.max_pixels)
 
 
+def _file_state(path: Path) -> list[int]:
+    info = path.stat()
+    return [info.st_size, info.st_mtime_ns, info.st_ino]
+
+
+def prepared_model_path(spec: ModelSpec, model_path: Path, batch: int) -> Path:
+    """Where the engine keeps `model_path` with its pre-processing folded in. The name
+    covers everything that shapes that graph: the model file (and its weights) as they
+    are now, the input settings, the batch and OpenVINO's version, so a change to any of
+    them makes a new copy, and older copies of the same file are removed."""
+    source = model_path.resolve()
+    files = [source, source.with_suffix(".bin")] if source.suffix == ".xml" else [source]
+    state = json.dumps([PREPARED_FORMAT, openvino.get_version(),
+                        [_file_state(f) for f in files if f.exists()]])
+    shape = json.dumps([dataclasses.asdict(spec.input), batch], sort_keys=True)
+    prefix, current = _digest(str(source)), _digest(state)
+    folder = locations.compiled_cache_dir() / "prepared"
+    for stale in folder.glob(f"{prefix}-*"):
+        if not stale.name.startswith(f"{prefix}-{current}-"):
+            stale.unlink(missing_ok=True)
+    return folder / f"{prefix}-{current}-{_digest(shape)}.xml"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def compile_model(spec: ModelSpec, model_path: Path, settings: RunSettings) -> CompiledModel:
     """Compile `model_path` as `spec` describes it; raises the engine's ModelError when
     OpenVINO cannot compile or the outputs do not fit the spec."""
     network = _engine.InferenceModel(
         str(model_path), settings.device, _input_spec(spec, settings.batch),
-        _openvino_config(settings.threads, settings.precision))
+        _openvino_config(settings.threads, settings.precision),
+        str(prepared_model_path(spec, model_path, settings.batch)))
     pipeline_settings = _engine.PipelineSettings()
     pipeline_settings.decode_threads = settings.threads or 0
     pipeline_settings.infer_requests = settings.requests or 0
