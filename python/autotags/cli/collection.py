@@ -32,16 +32,25 @@ def _open_store(args: argparse.Namespace, *, create: bool = False) -> TagStore:
     return TagStore(args.db or locations.default_database(), create=create)
 
 
-def _print_report(report: ScanReport, models: list[str], as_json: bool) -> None:
+def _print_report(report: ScanReport, as_json: bool) -> None:
     if as_json:
         print(json.dumps({**dataclasses.asdict(report),
+                          "tagging_seconds": round(report.tagging_seconds, 3),
                           "images_per_second": round(report.images_per_second, 2)}))
         return
-    print(f"{report.found} images found; scanned with {', '.join(models)} in "
-          f"{report.elapsed:.1f} s ({report.images_per_second:.1f} images/s)")
-    print(f"  {report.scanned - len([f for f in report.failures if f.model])} tagged, "
-          f"{report.skipped} already up to date, "
-          f"{len(report.failures)} failed, {report.newly_missing} newly missing")
+    print(f"{report.found} images found, {report.images_stored} stored now, "
+          f"{report.newly_missing} newly missing ({report.elapsed:.1f} s; loading models "
+          f"{report.loading_seconds:.1f} s)")
+    for name, counts in report.models.items():
+        rate = f" in {counts.seconds:.1f} s, {counts.images_per_second:.1f} images/s" \
+            if counts.tagged + counts.failed else ""
+        settings = f" ({counts.new_settings} of them for the new accuracy)" \
+            if counts.new_settings else ""
+        print(f"  {name}: {counts.tagged} tagged{settings}, {counts.failed} failed, "
+              f"{counts.up_to_date} already up to date{rate}")
+    unreadable = [f for f in report.failures if not f.model]
+    if unreadable:
+        print(f"  {len(unreadable)} paths could not be read")
     if report.failures:
         print("failed:")
         for failure in report.failures:
@@ -49,8 +58,16 @@ def _print_report(report: ScanReport, models: list[str], as_json: bool) -> None:
             print(f"  {failure.path}{model}: {without_path(failure.error, failure.path)}")
 
 
+def _resume_hint(mode: str) -> str:
+    if mode == "new":
+        return "run the same command again to continue where it stopped"
+    return ("to finish without redoing what is stored, run it again with --mode new: it tags "
+            "the images this run did not reach if they are new, changed or were tagged at "
+            "another accuracy (with --mode all it starts over)")
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
-    models = [name.strip() for name in args.model.split(",") if name.strip()]
+    models = args.model
     database = args.db or locations.default_database()
     bar = ProgressBar() if sys.stderr.isatty() and not args.quiet and not args.json else None
     # A polite `kill` stops the scan like Ctrl-C does: finished work is committed.
@@ -63,12 +80,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
     except ScanInterrupted as interrupted:
         if bar:
             bar.finish()
-        log.warning("interrupted: %d images stored in %s; run the same command again to "
-                    "continue", interrupted.report.scanned, database)
+        log.warning("interrupted: %d images stored in %s; %s", interrupted.report.images_stored,
+                    database, _resume_hint(args.mode))
         return EXIT_INTERRUPTED
     if bar:
         bar.finish()
-    _print_report(report, models, args.json)
+    _print_report(report, args.json)
     return EXIT_SOME_FILES_FAILED if report.failures else EXIT_OK
 
 
@@ -150,9 +167,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add_engine_options(scanning, several_models=True)
     scanning.add_argument(
         "--mode", choices=SCAN_MODES, default="new",
-        help="new: only images this model has not tagged yet or that changed since (size or "
-             "modification time), so a rescan of an unchanged collection does no work; "
-             "all: tag everything again (default: %(default)s)")
+        help="new: only images this model has not tagged yet, that changed since (size or "
+             "modification time) or that it tagged at another --accuracy, so a rescan of an "
+             "unchanged collection does no work; all: tag everything again "
+             "(default: %(default)s)")
     scanning.add_argument(
         "--policy", choices=POLICIES, default="replace",
         help="replace: drop the auto tags this model gave an image before and store the new "

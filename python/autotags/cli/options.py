@@ -70,15 +70,24 @@ def threshold_range(text: str) -> tuple[float, float]:
     return low, high
 
 
+def model_names(text: str) -> list[str]:
+    """The models of a comma-separated --model value, in order, each once."""
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected model names separated by commas, got {text!r}")
+    return names
+
+
 def add_engine_options(parser: argparse.ArgumentParser, *, several_models: bool = False) -> None:
     """Options shared by every command that runs a model."""
     catalogue = load_catalogue()
     known = ", ".join(sorted(catalogue.models))
     if several_models:
         parser.add_argument(
-            "--model", default=catalogue.default_models[0], metavar="NAME[,NAME...]",
+            "--model", type=model_names, default=[catalogue.default_models[0]],
+            metavar="NAME[,NAME...]",
             help=f"models to run, comma-separated; their tags are merged, e.g. a detector "
-                 f"and a classifier (default: %(default)s). Known: {known}")
+                 f"and a classifier (default: {catalogue.default_models[0]}). Known: {known}")
     else:
         parser.add_argument(
             "--model", default=catalogue.default_models[0], metavar="NAME",

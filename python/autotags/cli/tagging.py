@@ -33,22 +33,32 @@ def _describe_tags(result: ImageTags) -> str:
     return ", ".join(parts) if parts else "(no tags)"
 
 
+def _describe(results: list[ImageTags]) -> str:
+    """One line for one image: its size and each model's tags (named when several)."""
+    first = results[0]
+    if not first.ok:
+        return f"{first.path}: error: {without_path(first.error or '', first.path)}"
+    if len(results) == 1:
+        return f"{first.path} ({first.width}x{first.height}): {_describe_tags(first)}"
+    parts = [f"{_describe_tags(r)} [{r.model}]" for r in results]
+    return f"{first.path} ({first.width}x{first.height}): {'; '.join(parts)}"
+
+
 def cmd_tag(args: argparse.Namespace) -> int:
     from ..tagging.tagger import Tagger
 
-    tagger = Tagger(args.model, device=args.device, accuracy=args.accuracy, threads=args.threads,
-                    precision=args.precision, max_megapixels=args.max_megapixels)
+    taggers = [Tagger(name, device=args.device, accuracy=args.accuracy, threads=args.threads,
+                      precision=args.precision, max_megapixels=args.max_megapixels)
+               for name in args.model]
     failures = 0
-    for result in tagger.tag(args.paths):
-        failures += not result.ok
+    # The models run side by side, each in its own pipeline; results come in path order.
+    for results in zip(*(tagger.tag(args.paths) for tagger in taggers), strict=True):
+        failures += not all(r.ok for r in results)
         if args.json:
-            print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
-        elif result.ok:
-            print(f"{result.path} ({result.width}x{result.height}): {_describe_tags(result)}",
-                  flush=True)
+            for result in results:
+                print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
         else:
-            print(f"{result.path}: error: {without_path(result.error or '', result.path)}",
-                  flush=True)
+            print(_describe(list(results)), flush=True)
     if failures and not args.json:
         log.warning("%d of %d files could not be tagged", failures, len(args.paths))
     return EXIT_SOME_FILES_FAILED if failures else EXIT_OK
@@ -90,7 +100,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     tag.add_argument("paths", nargs="+", metavar="PATH", help="image files (JPEG, PNG, TIFF, "
                      "WebP, GIF, HEIC/AVIF, JPEG XL, ... whatever libvips reads)")
-    add_engine_options(tag)
+    add_engine_options(tag, several_models=True)
     tag.add_argument(
         "--json", action="store_true",
         help="print one JSON object per line: path, width, height (original pixels, EXIF "

@@ -55,19 +55,44 @@ class ScanProgress:
 
 
 @dataclass
+class ModelCounts:
+    """What one model did with the images of a scan."""
+
+    tagged: int = 0            # images it tagged now
+    failed: int = 0            # images it could not read
+    up_to_date: int = 0        # images it had tagged already, unchanged since
+    new_settings: int = 0      # of the tagged: rescanned because the accuracy changed
+    seconds: float = 0.0       # time spent tagging, model loading not included
+
+    @property
+    def images_per_second(self) -> float:
+        done = self.tagged + self.failed
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
 class ScanReport:
     found: int = 0                 # image files below the given paths
     scanned: int = 0               # image x model runs that finished (tagged or failed)
     skipped: int = 0               # image x model runs already up to date
     inferred: int = 0              # images sent through a network
     newly_missing: int = 0         # known images that have disappeared
+    images_stored: int = 0         # distinct images whose result was stored now
+    loading_seconds: float = 0.0   # loading and compiling models
+    models: dict[str, ModelCounts] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     elapsed: float = 0.0
     interrupted: bool = False
 
     @property
+    def tagging_seconds(self) -> float:
+        return sum(counts.seconds for counts in self.models.values())
+
+    @property
     def images_per_second(self) -> float:
-        return self.scanned / self.elapsed if self.elapsed > 0 else 0.0
+        """Image x model runs per second of tagging; model loading is not counted."""
+        seconds = self.tagging_seconds
+        return self.scanned / seconds if seconds > 0 else 0.0
 
 
 class ScanInterrupted(KeyboardInterrupt):
@@ -95,15 +120,23 @@ def fingerprint(path: str, size: int) -> str | None:
     return digest.hexdigest()
 
 
-def needs_scan(found: FoundFile, record: ScanRecord | None, mode: ScanMode,
-               retry_failed: bool) -> bool:
-    if mode == "all" or record is None:
-        return True
-    changed = (record.state.size, record.state.mtime_ns) != (found.state.size,
-                                                             found.state.mtime_ns)
-    if changed:
-        return True
-    return record.error is not None and retry_failed
+ScanReason = Literal["new", "all", "changed", "retry", "settings"]
+
+
+def scan_reason(found: FoundFile, record: ScanRecord | None, mode: ScanMode,
+                retry_failed: bool, threshold: float) -> ScanReason | None:
+    """Why this image needs tagging by this model now, or None when it does not."""
+    if record is None:
+        return "new"
+    if mode == "all":
+        return "all"
+    if (record.state.size, record.state.mtime_ns) != (found.state.size, found.state.mtime_ns):
+        return "changed"
+    if record.error is not None:
+        return "retry" if retry_failed else None
+    if record.settings.get("threshold") != round(threshold, 4):
+        return "settings"
+    return None
 
 
 def merge_instances(result: ImageTags) -> list[NewTag]:
@@ -116,11 +149,20 @@ def merge_instances(result: ImageTags) -> list[NewTag]:
     return list(best.values())
 
 
+def _lock_path(database: Path) -> Path:
+    """Beside the user's other runtime files, not beside the database they look at."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    folder = Path(runtime) / "autotags" if runtime else locations.cache_home() / "locks"
+    name = hashlib.sha256(os.fsencode(database.resolve())).hexdigest()[:24]
+    return folder / f"scan-{name}.lock"
+
+
 @contextlib.contextmanager
 def exclusive_scan(database: Path) -> Iterator[None]:
     """One scan per database at a time; the lock goes with the process, even on kill -9."""
-    database.parent.mkdir(parents=True, exist_ok=True)
-    with open(database.with_name(database.name + ".scan-lock"), "w") as lock:
+    lock_path = _lock_path(database)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -134,9 +176,10 @@ class _BatchWriter:
     """Collects finished results and commits them in batches."""
 
     def __init__(self, store: TagStore, model: str, settings: dict[str, object],
-                 replace: bool, report: ScanReport) -> None:
+                 replace: bool, report: ScanReport, stored: set[str]) -> None:
         self._store, self._model, self._settings = store, model, settings
-        self._replace, self._report = replace, report
+        self._replace, self._report, self._stored = replace, report, stored
+        self._counts = report.models[model]
         self._pending: list[tuple[FoundFile, ImageTags]] = []
         self._oldest = time.monotonic()
 
@@ -163,8 +206,13 @@ class _BatchWriter:
                     replace=self._replace)
         for found, result in self._pending:
             self._report.scanned += 1
+            self._stored.add(found.path)
             if result.error is not None:
+                self._counts.failed += 1
                 self._report.failures.append(Failure(found.path, self._model, result.error))
+            else:
+                self._counts.tagged += 1
+        self._report.images_stored = len(self._stored)
         self._pending.clear()
 
 
@@ -186,6 +234,12 @@ def _name_of(choice: ModelChoice) -> str:
     return choice.model_name if isinstance(choice, Tagger) else choice
 
 
+def _threshold_of(choice: ModelChoice, accuracy: int) -> float:
+    if isinstance(choice, Tagger):
+        return choice.threshold
+    return load_catalogue().get(choice).threshold(accuracy)
+
+
 def scan(
     paths: Sequence[str | os.PathLike[str]],
     *,
@@ -203,8 +257,9 @@ def scan(
 ) -> ScanReport:
     """Tag the images below `paths` into the tag database `db`.
 
-    ``mode="new"`` (default) tags only images this model has not seen, or that changed
-    since (size or modification time); ``"all"`` tags everything again. ``policy``
+    ``mode="new"`` (default) tags only images this model has not seen, that changed
+    since (size or modification time) or that it tagged at another accuracy; ``"all"``
+    tags everything again. ``policy``
     ``"replace"`` (default, as digiKam) swaps the auto tags a model made before for its
     new ones; ``"update"`` keeps them and adds. Manual tags and tags of other models are
     never touched. Several models give one merged tag set. Images that fail are recorded
@@ -241,36 +296,46 @@ def scan(
 
         plans = []
         for choice in choices:
-            records = store.scan_records(_name_of(choice))
-            todo = [f for f in found.files
-                    if needs_scan(f, records.get(os.fsencode(f.path)), mode, retry_failed)]
-            report.skipped += len(found.files) - len(todo)
+            name, threshold = _name_of(choice), _threshold_of(choice, accuracy)
+            counts = report.models.setdefault(name, ModelCounts())
+            records = store.scan_records(name)
+            reasons = [scan_reason(f, records.get(os.fsencode(f.path)), mode, retry_failed,
+                                   threshold) for f in found.files]
+            todo = [f for f, reason in zip(found.files, reasons, strict=True) if reason]
+            counts.new_settings = reasons.count("settings")
+            counts.up_to_date = len(found.files) - len(todo)
+            report.skipped += counts.up_to_date
             plans.append((choice, todo))
 
         total = sum(len(todo) for _, todo in plans)
         done = 0
+        stored: set[str] = set()
         try:
             for choice, todo in plans:
                 if not todo:
                     continue
+                loading = time.monotonic()
                 tagger = tagger_for(choice)
+                tagging = time.monotonic()
+                report.loading_seconds += tagging - loading
                 name = tagger.model_name
                 settings = {"accuracy": tagger.accuracy, "threshold": round(tagger.threshold, 4),
                             "policy": policy}
-                writer = _BatchWriter(store, name, settings, policy == "replace", report)
+                writer = _BatchWriter(store, name, settings, policy == "replace", report, stored)
                 inferred_before = tagger.images_inferred
                 try:
-                    for found_file, result in zip(todo, tagger.tag(f.path for f in todo),
-                                                  strict=False):
+                    for done_here, (found_file, result) in enumerate(
+                            zip(todo, tagger.tag(f.path for f in todo), strict=False), 1):
                         writer.add(found_file, result)
                         done += 1
                         if progress is not None:
-                            elapsed = time.monotonic() - started
+                            elapsed = time.monotonic() - tagging
                             progress(ScanProgress(done, total, found_file.path, name,
-                                                  done / elapsed if elapsed > 0 else 0.0))
+                                                  done_here / elapsed if elapsed > 0 else 0.0))
                 finally:
                     writer.flush()
                     report.inferred += tagger.images_inferred - inferred_before
+                    report.models[name].seconds += time.monotonic() - tagging
         except KeyboardInterrupt:
             report.interrupted = True
             report.elapsed = time.monotonic() - started

@@ -86,6 +86,7 @@ class ScanRecord:
     state: FileState
     error: str | None
     scanned_at: float
+    settings: dict[str, object]
 
 
 @dataclass(frozen=True)
@@ -248,11 +249,12 @@ class TagStore:
         """Last scan by `model` of every known image, keyed by encoded path."""
         rows = self._db.execute("""
             SELECT images.path, scans.size, scans.mtime_ns, scans.fingerprint, scans.error,
-                   scans.scanned_at
+                   scans.scanned_at, scans.settings
             FROM scans JOIN images ON images.id = scans.image_id WHERE scans.model = ?""",
                                 (model,))
-        return {path: ScanRecord(FileState(size, mtime, fingerprint), error, scanned_at)
-                for path, size, mtime, fingerprint, error, scanned_at in rows}
+        return {path: ScanRecord(FileState(size, mtime, fingerprint), error, scanned_at,
+                                 json.loads(settings))
+                for path, size, mtime, fingerprint, error, scanned_at, settings in rows}
 
     def record_scan(self, path: StrPath, model: str, state: FileState, settings: dict[str, object],
                     *, width: int = 0, height: int = 0, tags: Iterable[NewTag] = (),
@@ -379,8 +381,8 @@ class TagStore:
             }
 
     def tag_tree(self) -> list[TagNode]:
-        """Every tag in depth-first order, with how many present images carry it or a
-        tag below it."""
+        """Every tag that a present image carries (itself or a tag below it), in
+        depth-first order, with how many images that is."""
         with self._snapshot():
             paths = self._tag_paths()
             images_by_tag: dict[int, set[int]] = {}
@@ -395,7 +397,7 @@ class TagStore:
                 totals.setdefault("/".join(parts[:depth]), set()).update(
                     images_by_tag.get(tag_id, ()))
         return [TagNode(path, path.count("/"), len(totals[path]))
-                for path in sorted(totals, key=lambda p: p.lower().split("/"))]
+                for path in sorted(totals, key=lambda p: p.lower().split("/")) if totals[path]]
 
     def failures(self) -> list[Failure]:
         with self._snapshot():
