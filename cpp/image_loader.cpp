@@ -25,6 +25,14 @@ void initialise_libvips() {
         // Problems surface as per-file errors; libvips' warnings would only clutter stderr.
         g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING,
                           [](const gchar*, GLogLevelFlags, const gchar*, gpointer) {}, nullptr);
+        // libvips picks a loader by content, whatever a file is called, so a crafted
+        // `photo.jpg` could reach PDF, SVG, FITS, OpenSlide, ImageMagick or the matrix and
+        // CSV readers. Only photo formats are allowed; every other loader is blocked.
+        vips_operation_block_set("VipsForeignLoad", TRUE);
+        for (const char* loader : {"VipsForeignLoadJpeg", "VipsForeignLoadPng", "VipsForeignLoadWebp",
+                                   "VipsForeignLoadTiff", "VipsForeignLoadHeif", "VipsForeignLoadNsgif",
+                                   "VipsForeignLoadJxl", "VipsForeignLoadJp2k", "VipsForeignLoadPpm"})
+            vips_operation_block_set(loader, FALSE);
     });
 }
 
@@ -47,20 +55,31 @@ int orientation(const VImage& header) {
     return tag >= 1 && tag <= 8 ? tag : 1;
 }
 
-VImage to_srgb_uint8(VImage image) {
+// Whatever the file claimed to be, the result is 3-band 8-bit sRGB, or the file fails:
+// an interpretation label does not promise a band count (a crafted 2-band "sRGB" image).
+VImage to_srgb_uint8(VImage image, const std::string& path) {
     if (image.interpretation() != VIPS_INTERPRETATION_sRGB)
         image = image.colourspace(VIPS_INTERPRETATION_sRGB);
     if (image.has_alpha())
         image = image.flatten(VImage::option()->set("background", std::vector<double>{255, 255, 255}));
     if (image.format() != VIPS_FORMAT_UCHAR) image = image.cast(VIPS_FORMAT_UCHAR);
-    if (image.bands() == 1) image = image.bandjoin({image, image});
+    if (image.bands() < 3) {
+        const VImage grey = image.extract_band(0);
+        image = grey.bandjoin({grey, grey});
+    }
     if (image.bands() > 3) image = image.extract_band(0, VImage::option()->set("n", 3));
+    if (image.bands() != 3 || image.format() != VIPS_FORMAT_UCHAR)
+        throw ImageError(path, "cannot convert its pixels to 8-bit RGB");
     return image;
 }
 
-std::vector<std::uint8_t> copy_pixels(const VImage& image) {
+std::vector<std::uint8_t> copy_pixels(const VImage& image, const std::string& path) {
     std::size_t size = 0;
     const std::unique_ptr<void, decltype(&g_free)> pixels(image.write_to_memory(&size), g_free);
+    const std::size_t expected = std::size_t(image.width()) * std::size_t(image.height()) * 3;
+    if (!pixels || size != expected)
+        throw ImageError(path, "decoded to " + std::to_string(size) + " bytes where " +
+                                   std::to_string(expected) + " were expected");
     const auto* begin = static_cast<const std::uint8_t*>(pixels.get());
     return {begin, begin + size};
 }
@@ -69,6 +88,13 @@ std::vector<std::uint8_t> copy_pixels(const VImage& image) {
 std::string readable_reason(std::string reason) {
     if (reason.find("not in a known format") != std::string::npos)
         return "not an image, or a format this system's libvips cannot read";
+    const std::size_t blocked = reason.find("load_source: operation is blocked");
+    if (blocked != std::string::npos) {
+        std::string format = reason.substr(0, blocked);
+        std::transform(format.begin(), format.end(), format.begin(), ::toupper);
+        return "a " + format + " file, not a photo; only photo formats are read (JPEG, PNG, "
+               "WebP, TIFF, HEIF/AVIF, GIF, JPEG XL, JPEG 2000, PNM)";
+    }
     while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
     return reason.empty() ? "cannot decode the image" : reason;
 }
@@ -90,19 +116,33 @@ Size scaled_size(const InputFit& fit, int width, int height) {
     return {scaled(width, fit.width), scaled(height, fit.height)};
 }
 
-bool is_jpeg(const VImage& header) {
-    return header.get_typeof("vips-loader") != 0 &&
-           std::string(header.get_string("vips-loader")).rfind("jpegload", 0) == 0;
+std::string loader_of(const VImage& header) {
+    return header.get_typeof("vips-loader") != 0 ? header.get_string("vips-loader") : "";
 }
 
+bool is_jpeg(const VImage& header) { return loader_of(header).rfind("jpegload", 0) == 0; }
+
 // The largest DCT scaling (1/8, 1/4, 1/2) that still leaves at least `target` pixels:
-// libjpeg then never decodes the detail the model would throw away.
+// libjpeg then never decodes the detail the model would throw away. Never more than
+// the shorter side: libvips aborts the process on a shrink larger than a side.
 int jpeg_shrink(int width, int height, Size target) {
     for (int shrink : {8, 4, 2})
-        if ((width + shrink - 1) / shrink >= target.width &&
+        if (shrink <= std::min(width, height) && (width + shrink - 1) / shrink >= target.width &&
             (height + shrink - 1) / shrink >= target.height)
             return shrink;
     return 1;
+}
+
+// Most loaders stream rows or shrink while decoding, so memory stays small whatever the
+// image size; interlaced PNG, progressive JPEG, GIF, HEIF and JPEG XL hold it whole.
+constexpr std::uint64_t max_whole_decode_bytes = std::uint64_t(512) << 20;
+
+bool decoded_whole(const VImage& header) {
+    if (header.get_typeof("interlaced") != 0 && header.get_int("interlaced") != 0) return true;
+    const std::string loader = loader_of(header);
+    for (const char* whole : {"gifload", "heifload", "jxlload"})
+        if (loader.rfind(whole, 0) == 0) return true;
+    return false;
 }
 
 VImage decode_jpeg(const std::string& path, int shrink, bool rotated) {
@@ -170,6 +210,14 @@ LoadedImage ImageLoader::load(const std::string& path) const {
             throw ImageError(path, "image is " + std::to_string(header.width()) + "x" +
                                        std::to_string(header.height()) + " pixels, over the limit of " +
                                        std::to_string(max_source_pixels_ / 1000000) + " megapixels");
+        const std::uint64_t whole_bytes =
+            pixels * std::uint64_t(header.bands()) * vips_format_sizeof(header.format());
+        if (decoded_whole(header) && whole_bytes > max_whole_decode_bytes)
+            throw ImageError(path, "interlaced image of " + std::to_string(header.width()) + "x" +
+                                       std::to_string(header.height()) +
+                                       " pixels: decoding it would need " +
+                                       std::to_string(whole_bytes >> 20) + " MiB, over the limit of " +
+                                       std::to_string(max_whole_decode_bytes >> 20) + " MiB");
         const int turn = orientation(header);
         const bool swapped = turn >= 5;  // tags 5-8 swap the axes of the displayed image
         const int width = swapped ? header.height() : header.width();
@@ -179,7 +227,7 @@ LoadedImage ImageLoader::load(const std::string& path) const {
         VImage image = is_jpeg(header)
                            ? decode_jpeg(path, jpeg_shrink(width, height, scaled), turn != 1)
                            : decode_with_thumbnail(path, scaled);
-        image = resize_exactly(to_srgb_uint8(image), scaled);
+        image = resize_exactly(to_srgb_uint8(image, path), scaled);
 
         Geometry geometry;
         geometry.source_width = width;
@@ -190,8 +238,14 @@ LoadedImage ImageLoader::load(const std::string& path) const {
                              fit_.mode == ResizeMode::centre_crop;
         geometry.offset_x = centred ? (fit_.width - scaled.width) / 2 : 0;
         geometry.offset_y = centred ? (fit_.height - scaled.height) / 2 : 0;
-        return {copy_pixels(place_in_input(image, int(geometry.offset_x), int(geometry.offset_y))),
-                geometry};
+        LoadedImage loaded{
+            copy_pixels(place_in_input(image, int(geometry.offset_x), int(geometry.offset_y)), path),
+            geometry};
+        if (loaded.rgb.size() != input_bytes(fit_))
+            throw ImageError(path, "decoded to " + std::to_string(loaded.rgb.size()) +
+                                       " bytes, not the model input's " +
+                                       std::to_string(input_bytes(fit_)));
+        return loaded;
     } catch (const vips::VError& error) {
         vips_error_clear();
         throw ImageError(path, readable_reason(error.what()));

@@ -44,6 +44,11 @@ struct LoadedImage {
     Geometry geometry;
 };
 
+// Bytes of one image at the model input size: height x width x RGB.
+inline std::size_t input_bytes(const InputFit& fit) {
+    return std::size_t(fit.width) * std::size_t(fit.height) * 3;
+}
+
 class ImageLoader {
 public:
     ImageLoader(InputFit fit, std::uint64_t max_source_pixels);

@@ -53,6 +53,8 @@ py::object next_result(ResultStream& stream) {
 }
 
 py::array_t<std::uint8_t> pixels_to_array(const LoadedImage& image, const InputFit& fit) {
+    if (image.rgb.size() != input_bytes(fit))
+        throw std::length_error("decoded image does not match the model input size");
     py::array_t<std::uint8_t> array({fit.height, fit.width, 3});
     std::copy(image.rgb.begin(), image.rgb.end(), array.mutable_data());
     return array;

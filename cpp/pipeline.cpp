@@ -45,6 +45,7 @@ ResultStream::ResultStream(std::shared_ptr<InferenceModel> model,
                            std::shared_ptr<const ImageLoader> loader, PipelineSettings settings,
                            std::vector<std::string> paths)
     : model_(std::move(model)),
+      input_bytes_(std::size_t(model_->input_width()) * std::size_t(model_->input_height()) * 3),
       decoder_(std::move(decoder)),
       loader_(std::move(loader)),
       paths_(std::move(paths)),
@@ -94,7 +95,11 @@ void ResultStream::load_images() {
         if (index >= paths_.size()) return;
         const std::string& path = paths_[index];
         try {
-            if (!decoded_.push({index, loader_->load(path)})) return;
+            LoadedImage image = loader_->load(path);
+            // The batch tensor is filled with memcpy: a wrong size must never get there.
+            if (image.rgb.size() != input_bytes_)
+                throw ImageError(path, "decoded image does not match the model input size");
+            if (!decoded_.push({index, std::move(image)})) return;
         } catch (const ImageError& error) {
             deliver({index, path, 0, 0, {}, error.what()});
         } catch (const std::exception& error) {
@@ -113,7 +118,7 @@ std::size_t ResultStream::acquire_request() {
 
 void ResultStream::dispatch_batches() {
     const std::size_t batch_size = std::size_t(model_->batch());
-    const std::size_t image_bytes = std::size_t(model_->input_width()) * model_->input_height() * 3;
+    const std::size_t image_bytes = input_bytes_;
     bool drained = false;
     while (!drained) {
         std::vector<Decoded> batch;

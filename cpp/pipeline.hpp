@@ -86,6 +86,7 @@ private:
     void deliver(ImageResult result);
 
     std::shared_ptr<InferenceModel> model_;
+    std::size_t input_bytes_;  // one image at the model input size
     std::shared_ptr<const OutputDecoder> decoder_;
     std::shared_ptr<const ImageLoader> loader_;
     std::vector<std::string> paths_;
