@@ -18,14 +18,19 @@ def cache_home() -> Path:
     return Path(xdg) / "autotags"
 
 
-def default_database() -> Path:
+def default_database(*, make_folder: bool = False) -> Path:
     """The tag database: ``$AUTOTAGS_DB`` if set, else
-    ``$XDG_DATA_HOME/autotags/tags.sqlite3`` (``~/.local/share/autotags/tags.sqlite3``)."""
+    ``$XDG_DATA_HOME/autotags/tags.sqlite3`` (``~/.local/share/autotags/tags.sqlite3``).
+    ``make_folder`` creates the folder of the latter, never of a path the user named: a
+    mistyped name should fail, not leave folders behind."""
     explicit = os.environ.get("AUTOTAGS_DB")
     if explicit:
         return Path(explicit).expanduser()
     xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(xdg) / "autotags" / "tags.sqlite3"
+    database = Path(xdg) / "autotags" / "tags.sqlite3"
+    if make_folder:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    return database
 
 
 def models_dir() -> Path:

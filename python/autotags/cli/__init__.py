@@ -6,10 +6,11 @@ import argparse
 import io
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
-from .. import __version__
+from .. import __version__, locations
 from ..collection.scanning import ScanBusyError
 from ..collection.store import StoreError
 from ..models.adding import AddModelError
@@ -71,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (e.g. `| head`); stop quietly like other Unix tools.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except sqlite3.Error as error:
+        database = getattr(args, "db", None) or locations.default_database()
+        log.error("error: the tag database %s failed: %s (is the disk full or read-only, or "
+                  "another program holding the file?)", database, error)
+        return EXIT_SETUP_FAILED
     except setup_errors as error:
         log.error("error: %s", error)
         return EXIT_SETUP_FAILED

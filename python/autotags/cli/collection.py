@@ -28,8 +28,12 @@ from .progress_bar import ProgressBar
 log = logging.getLogger("autotags")
 
 
-def _open_store(args: argparse.Namespace, *, create: bool = False) -> TagStore:
-    return TagStore(args.db or locations.default_database(), create=create)
+def _open_store(args: argparse.Namespace, *, write: bool = False,
+                create: bool = False) -> TagStore:
+    """Queries open the database read-only; only tag-manual may create it."""
+    if not write:
+        return TagStore(args.db or locations.default_database(), read_only=True)
+    return TagStore(args.db or locations.default_database(make_folder=create), create=create)
 
 
 def _print_report(report: ScanReport, as_json: bool) -> None:
@@ -38,9 +42,12 @@ def _print_report(report: ScanReport, as_json: bool) -> None:
                           "tagging_seconds": round(report.tagging_seconds, 3),
                           "images_per_second": round(report.images_per_second, 2)}))
         return
+    moves = "".join(f", {count} {what}" for count, what in (
+        (report.moved, "moved or renamed (tags kept)"), (report.back, "found again"))
+        if count)
     print(f"{report.found} images found, {report.images_stored} stored now, "
-          f"{report.newly_missing} newly missing ({report.elapsed:.1f} s; loading models "
-          f"{report.loading_seconds:.1f} s)")
+          f"{report.newly_missing} newly missing{moves} ({report.elapsed:.1f} s; loading "
+          f"models {report.loading_seconds:.1f} s)")
     for name, counts in report.models.items():
         rate = f" in {counts.seconds:.1f} s, {counts.images_per_second:.1f} images/s" \
             if counts.tagged + counts.failed else ""
@@ -73,7 +80,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     # A polite `kill` stops the scan like Ctrl-C does: finished work is committed.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        report = scan(args.paths, db=database, model=models, mode=args.mode, policy=args.policy,
+        report = scan(args.paths, db=args.db, model=models, mode=args.mode, policy=args.policy,
                       accuracy=args.accuracy, device=args.device, threads=args.threads,
                       precision=args.precision, max_megapixels=args.max_megapixels,
                       retry_failed=args.retry_failed, progress=bar)
@@ -137,13 +144,13 @@ def cmd_tags(args: argparse.Namespace) -> int:
 def cmd_tag_manual(args: argparse.Namespace) -> int:
     if not os.path.exists(args.path):
         log.warning("%s does not exist; tagging it anyway", args.path)
-    with _open_store(args, create=True) as store:
+    with _open_store(args, write=True, create=True) as store:
         store.add_manual_tag(args.path, args.tag)
     return EXIT_OK
 
 
 def cmd_untag(args: argparse.Namespace) -> int:
-    with _open_store(args) as store:
+    with _open_store(args, write=True) as store:
         removed = store.remove_manual_tag(args.path, args.tag)
     if not removed:
         log.error("error: %s has no manual tag %r", args.path, args.tag)

@@ -8,7 +8,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .store import FileState
+from .store import FileState, canonical_path
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,9 @@ def _state(info: os.stat_result) -> FileState:
 def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
     """Image files below `paths`, each once, sorted within each folder.
 
-    Hidden files and folders (name starting with '.') are skipped; symbolic links are
-    followed, but a folder is never entered twice, so link loops end. Files named
+    Paths are canonical (see :func:`canonical_path`). Hidden files and folders (name
+    starting with '.') are skipped; symbolic links are followed, but a folder is never
+    entered twice, so link loops end. Files named
     explicitly are always taken, whatever their name. Folders that cannot be read are
     reported, not fatal.
     """
@@ -87,10 +88,10 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
     seen_folders: set[tuple[int, int]] = set()
 
     def add(path: str, info: os.stat_result) -> None:
-        absolute = os.path.abspath(path)
-        if absolute not in seen_files:
-            seen_files.add(absolute)
-            found.files.append(FoundFile(absolute, _state(info)))
+        canonical = canonical_path(path)
+        if canonical not in seen_files:
+            seen_files.add(canonical)
+            found.files.append(FoundFile(canonical, _state(info)))
 
     def walk(folder: str) -> None:
         try:
@@ -118,7 +119,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
                 add(entry.path, info)
 
     for given in paths:
-        path = os.path.abspath(os.fspath(given))
+        path = canonical_path(given)
         try:
             info = os.stat(path)
         except FileNotFoundError:

@@ -17,7 +17,7 @@ from typing import Literal
 from .. import locations
 from ..models.catalogue import DEFAULT_ACCURACY, load_catalogue
 from ..tagging.results import ImageTags
-from ..tagging.tagger import DEFAULT_MAX_MEGAPIXELS, Tagger
+from ..tagging.tagger import DEFAULT_MAX_MEGAPIXELS, Tagger, as_path_list
 from .discovery import FoundFile, discover
 from .store import Failure, NewTag, ScanRecord, TagStore
 
@@ -77,6 +77,8 @@ class ScanReport:
     skipped: int = 0               # image x model runs already up to date
     inferred: int = 0              # images sent through a network
     newly_missing: int = 0         # known images that have disappeared
+    back: int = 0                  # images missing before, found again
+    moved: int = 0                 # images found under a new name (tags kept)
     images_stored: int = 0         # distinct images whose result was stored now
     loading_seconds: float = 0.0   # loading and compiling models
     models: dict[str, ModelCounts] = field(default_factory=dict)
@@ -216,6 +218,24 @@ class _BatchWriter:
         self._pending.clear()
 
 
+def _follow_moves(store: TagStore, files: Sequence[FoundFile]) -> int:
+    """Files new to the store that have the size and fingerprint of a missing image are
+    that image, moved or renamed: it keeps its row, manual tags and history."""
+    missing = store.missing_by_size()
+    moved = 0
+    for found_file in files:
+        candidates = missing.get(found_file.state.size)
+        if not candidates or store.image_id(found_file.path) is not None:
+            continue
+        content = fingerprint(found_file.path, found_file.state.size)
+        match = next((c for c in candidates if c[1] is not None and c[1] == content), None)
+        if match is not None:
+            store.move_image(match[0], found_file.path)
+            candidates.remove(match)
+            moved += 1
+    return moved
+
+
 ModelChoice = str | Tagger
 
 
@@ -241,7 +261,7 @@ def _threshold_of(choice: ModelChoice, accuracy: int) -> float:
 
 
 def scan(
-    paths: Sequence[str | os.PathLike[str]],
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     db: str | os.PathLike[str] | None = None,
     model: ModelChoice | Sequence[ModelChoice] | None = None,
@@ -255,7 +275,8 @@ def scan(
     retry_failed: bool = False,
     progress: ProgressCallback | None = None,
 ) -> ScanReport:
-    """Tag the images below `paths` into the tag database `db`.
+    """Tag the images below `paths` (folders or files; one path may be given alone, and
+    `~` is expanded) into the tag database `db`.
 
     ``mode="new"`` (default) tags only images this model has not seen, that changed
     since (size or modification time) or that it tagged at another accuracy; ``"all"``
@@ -272,7 +293,8 @@ def scan(
         raise ValueError(f"mode must be one of {SCAN_MODES}, got {mode!r}")
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
-    database = Path(db) if db is not None else locations.default_database()
+    database = Path(db).expanduser() if db is not None else locations.default_database(
+        make_folder=True)
     started = time.monotonic()
     report = ScanReport()
 
@@ -286,13 +308,15 @@ def scan(
                       precision=precision, max_megapixels=max_megapixels)
 
     with exclusive_scan(database), TagStore(database) as store:
-        found = discover(paths)
+        found = discover(as_path_list(paths))
         report.found = len(found.files)
         report.failures.extend(Failure(p.path, "", p.reason) for p in found.problems)
         with store.transaction():
             present = {os.fsencode(f.path) for f in found.files}
             report.newly_missing = store.mark_missing(found.folders, present)
             report.newly_missing += store.mark_missing_files(found.vanished)
+            report.back = store.mark_present(present)
+            report.moved = _follow_moves(store, found.files)
 
         plans = []
         for choice in choices:

@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,8 +121,41 @@ class NewTag:
     instances: int = 1
 
 
+def canonical_path(path: StrPath) -> str:
+    """One name per file: `~` expanded, absolute, symbolic links resolved, so a photo
+    reached through a linked folder is the same image."""
+    return os.path.realpath(os.path.expanduser(os.fspath(path)))
+
+
 def _encode(path: StrPath) -> bytes:
-    return os.fsencode(os.path.abspath(os.fspath(path)))
+    return os.fsencode(canonical_path(path))
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: transactions are explicit, see TagStore.transaction().
+    return sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot change the file. On read-only media a WAL database cannot
+    get its shared-memory file; it is then read as immutable, as nobody can write there."""
+    uri = "file:" + urllib.parse.quote(str(path.resolve()))
+    try:
+        return _probed(uri + "?mode=ro")
+    except sqlite3.OperationalError:
+        return _probed(uri + "?immutable=1")
+
+
+def _probed(uri: str) -> sqlite3.Connection:
+    db = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                         check_same_thread=False)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
 
 
 def _decode(raw: bytes) -> str:
@@ -138,22 +172,38 @@ def split_tag_path(tag: str) -> list[str]:
 class TagStore:
     """One SQLite file. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, path: StrPath, *, create: bool = True) -> None:
-        self.path = Path(path)
-        if not create and not self.path.exists():
+    def __init__(self, path: StrPath, *, create: bool = True, read_only: bool = False) -> None:
+        """Opens (``create``: or makes) the tag database at `path`. ``read_only`` opens it
+        for queries only: nothing in the file changes, and a file that is not an autotags
+        database is refused untouched. The folder must exist: nothing is created but
+        the file itself."""
+        self.path = Path(path).expanduser()
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder; give the database's file name, e.g. "
+                             f"{self.path / 'tags.sqlite3'}")
+        if (read_only or not create) and not self.path.exists():
             raise StoreError(f"{self.path}: no such tag database (run `autotags scan` first)")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are explicit, see transaction().
-        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
-                                   isolation_level=None, check_same_thread=False)
+        if not self.path.parent.is_dir():
+            raise StoreError(f"{self.path}: the folder {self.path.parent} does not exist")
         try:
-            self._db.execute("PRAGMA foreign_keys = ON")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode loses nothing when the process dies, only on power loss.
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
-        except sqlite3.DatabaseError as error:
+            self._db = _connect_read_only(self.path) if read_only else _connect(self.path)
+        except sqlite3.Error as error:
+            raise StoreError(f"{self.path}: cannot open it: {error}") from error
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if read_only or version or self._db.execute(
+                    "SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                self._check_schema(version)  # before anything could change the file
+            if not read_only:
+                self._db.execute("PRAGMA foreign_keys = ON")
+                self._db.execute("PRAGMA journal_mode = WAL")
+                # NORMAL in WAL mode loses nothing when the process dies, only on power loss.
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                self._migrate()
+        except (sqlite3.DatabaseError, StoreError) as error:
             self._db.close()
+            if isinstance(error, StoreError):
+                raise
             raise StoreError(f"{self.path}: cannot use it as a tag database: {error}") from error
 
     def close(self) -> None:
@@ -165,12 +215,22 @@ class TagStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _check_schema(self, version: int) -> None:
+        """Refuses newer schemas and SQLite files of other programs (given by mistake)."""
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer autotags "
+                             f"(schema {version}; this one knows {SCHEMA_VERSION})")
+        tables = {row[0] for row in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if (version == 0 and tables) or (version and not {"images", "tags"} <= tables):
+            raise StoreError(f"{self.path} is not an autotags tag database; it was left as "
+                             "it was (give another --db)")
+        if version == 0:
+            raise StoreError(f"{self.path}: an empty tag database (run `autotags scan` first)")
+
     def _migrate(self) -> None:
         with self.transaction():
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"{self.path} was written by a newer autotags "
-                                 f"(schema {version}; this one knows {SCHEMA_VERSION})")
             if version == 0:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     self._db.execute(statement)
@@ -183,10 +243,13 @@ class TagStore:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # Also when COMMIT itself failed (disk full, I/O error): the next transaction
+            # must not find this one still open.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     # ---- tag tree -------------------------------------------------------------------
 
@@ -308,6 +371,28 @@ class TagStore:
             missing += len(gone)
         return missing
 
+    def mark_present(self, present: set[bytes]) -> int:
+        """Clear the missing flag of known images found again (a drive back, a folder
+        readable again). Call inside :meth:`transaction`."""
+        back = [(image,) for image, path in self._db.execute(
+            "SELECT id, path FROM images WHERE missing = 1").fetchall() if path in present]
+        self._db.executemany("UPDATE images SET missing = 0 WHERE id = ?", back)
+        return len(back)
+
+    def missing_by_size(self) -> dict[int, list[tuple[int, str | None]]]:
+        """Missing images as size -> [(image id, fingerprint)], to recognise them moved."""
+        found: dict[int, list[tuple[int, str | None]]] = {}
+        for image, size, fingerprint in self._db.execute(
+                "SELECT id, size, fingerprint FROM images WHERE missing = 1"):
+            found.setdefault(size, []).append((image, fingerprint))
+        return found
+
+    def move_image(self, image: int, path: StrPath) -> None:
+        """The file of a known image now lives at `path`: its tags and history follow it.
+        Call inside :meth:`transaction`."""
+        self._db.execute("UPDATE images SET path = ?, missing = 0 WHERE id = ?",
+                         (_encode(path), image))
+
     def mark_missing_files(self, paths: Sequence[StrPath]) -> int:
         """Flag the given known images as gone. Call inside :meth:`transaction`."""
         return sum(self._db.execute("UPDATE images SET missing = 1 WHERE path = ? AND missing = 0",
@@ -374,7 +459,7 @@ class TagStore:
             scans = self._db.execute("""SELECT model, settings, scanned_at, error FROM scans
                                         WHERE image_id = ? ORDER BY model""", (image,))
             return {
-                "path": os.path.abspath(os.fspath(path)), "width": width, "height": height,
+                "path": canonical_path(path), "width": width, "height": height,
                 "size": size, "missing": bool(missing),
                 "scans": [{"model": m, "settings": json.loads(s), "scanned_at": t, "error": e}
                           for m, s, t, e in scans],

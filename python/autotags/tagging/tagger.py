@@ -24,6 +24,13 @@ StrPath = str | os.PathLike[str]
 __all__ = ["DEFAULT_MAX_MEGAPIXELS", "Tagger", "TaggerError"]
 
 
+def as_path_list(paths: StrPath | Iterable[StrPath]) -> list[StrPath]:
+    """Paths as a list; a single str, bytes or PathLike is one path."""
+    if isinstance(paths, str | bytes | os.PathLike):
+        return [paths]  # type: ignore[list-item]
+    return list(paths)
+
+
 class Tagger:
     """Tags image files with one model.
 
@@ -80,7 +87,7 @@ class Tagger:
 
     def decode(self, path: StrPath) -> tuple[object, int, int]:
         """One image as the model sees it: (HxWx3 uint8 array, width, height)."""
-        return self._compiled.decode(os.fsencode(os.fspath(path)))
+        return self._compiled.decode(os.fsencode(os.path.expanduser(os.fspath(path))))
 
     def measure_inference_rate(self, path: StrPath, inferences: int) -> float:
         """Images per second through the network alone, every infer request busy."""
@@ -92,10 +99,11 @@ class Tagger:
         """Images this tagger has sent through the network so far."""
         return int(self._compiled.network.images_inferred)
 
-    def tag(self, paths: Iterable[StrPath]) -> Iterator[ImageTags]:
-        """Yields one result per path, in the order given. Files that cannot be read
-        yield a result whose ``error`` says why; the others are still tagged."""
-        path_list = [os.fsdecode(p) for p in paths]
+    def tag(self, paths: StrPath | Iterable[StrPath]) -> Iterator[ImageTags]:
+        """Yields one result per path, in the order given (a single path is one path, not
+        a sequence of characters; `~` is expanded). Files that cannot be read yield a
+        result whose ``error`` says why; the others are still tagged."""
+        path_list = [os.path.expanduser(os.fsdecode(p)) for p in as_path_list(paths)]
         stream = self._compiled.pipeline.run([os.fsencode(p) for p in path_list])
         try:
             for index, width, height, detections, error in stream:
