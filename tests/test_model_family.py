@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -211,3 +212,48 @@ def test_add_refuses_what_it_cannot_use(tmp_path):
         assert completed.returncode == 3, (args, completed.stderr)
         assert message in completed.stderr, (message, completed.stderr)
     assert autotags("models", "list", "--json", home=home).stdout.count('"name"') == 6
+
+
+# ---- a broken user catalogue (issue: nothing crashes) ---------------------------------
+
+def test_a_broken_user_catalogue_is_one_warning_and_every_command_still_works(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "models.toml").write_text("[models.mine\nthis is not TOML")
+    for command in (("--version",), ("models", "list"), ("search", "cat", "--db",
+                                                          tmp_path / "none.sqlite3")):
+        completed = autotags(*command, home=home)
+        assert "Traceback" not in completed.stderr, command
+        assert completed.stderr.count("models.toml: cannot read it") == 1, command
+    assert autotags("models", "list", home=home).returncode == 0
+    assert autotags("--version", home=home).stdout.startswith("autotags ")
+
+
+def test_an_entry_whose_files_were_deleted_is_skipped_and_can_be_removed(tmp_path):
+    home = tmp_path / "home"
+    model = ultralytics_like(tmp_path / "fruit.onnx", {0: "apple", 1: "pear", 2: "plum"})
+    assert autotags("models", "add", model, "--name", "fruit", home=home).returncode == 0
+    assert (home / "user-models" / "fruit" / "model.xml").is_file()  # user data, not cache
+    assert not (home / "models" / "fruit").exists()
+    shutil.rmtree(home / "user-models" / "fruit")
+    listed = autotags("models", "list", home=home)
+    assert listed.returncode == 0 and "fruit" not in listed.stdout
+    assert "skipped (remove it with: autotags models remove fruit)" in listed.stderr
+    removed = autotags("models", "remove", "fruit", home=home)
+    assert removed.returncode == 0, removed.stderr
+    assert "skipped" not in autotags("models", "list", home=home).stderr
+
+
+def test_model_names_that_are_paths_never_reach_the_file_system(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep me")
+    (home / "models.toml").write_text(
+        '[models."../../victim"]\nkind = "detector"\n')
+    for name in ("../../victim", "../victim", "a/b"):
+        completed = autotags("models", "remove", name, home=home)
+        assert completed.returncode == 3, name
+        assert "Traceback" not in completed.stderr
+    assert (victim / "precious.txt").read_text() == "keep me"

@@ -37,6 +37,16 @@ def models_dir() -> Path:
     return cache_home() / "models"
 
 
+def user_models_dir() -> Path:
+    """Models the user added or quantized: user data, not a cache anyone may clear.
+    ``$AUTOTAGS_HOME/user-models`` if set, else ``$XDG_DATA_HOME/autotags/models``."""
+    explicit = os.environ.get("AUTOTAGS_HOME")
+    if explicit:
+        return Path(explicit).expanduser() / "user-models"
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "autotags" / "models"
+
+
 def downloads_dir() -> Path:
     return cache_home() / "downloads"
 

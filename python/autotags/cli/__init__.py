@@ -48,10 +48,12 @@ def limit_cores(count: int) -> None:
 
 def _configure_logging(args: argparse.Namespace) -> None:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="autotags: %(message)s", stream=sys.stderr)
+    logging.getLogger().setLevel(level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before the parser: building it reads the catalogue, which may warn.
+    logging.basicConfig(level=logging.INFO, format="autotags: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
     _configure_logging(args)
     # File names are bytes; print the ones that are not UTF-8 unchanged, as ls does.

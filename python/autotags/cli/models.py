@@ -12,8 +12,9 @@ from .. import locations
 from ..collection.discovery import discover
 from ..models import install
 from ..models.adding import ModelRequest, add_model, remove_user_model
-from ..models.catalogue import load_catalogue
+from ..models.catalogue import CatalogueError, load_catalogue
 from ..models.install import MODEL_DIRS_VARIABLE
+from ..models.user_catalogue import read_user_entries
 from .options import EXIT_OK, EXIT_USAGE, input_size, positive_int, threshold_range
 
 log = logging.getLogger("autotags")
@@ -83,11 +84,15 @@ def cmd_models_quantize(args: argparse.Namespace) -> int:
 
 
 def cmd_models_remove(args: argparse.Namespace) -> int:
-    catalogue = load_catalogue()
-    builtin = set(load_catalogue(with_user_models=False).models)
-    specs = [catalogue.get(name) for name in args.names]  # all known, or nothing removed
-    for name, spec in zip(args.names, specs, strict=True):
-        removed = install.remove(spec) if name in builtin else remove_user_model(name)
+    builtin = load_catalogue(with_user_models=False)
+    added = read_user_entries()  # broken entries too: removing them is how they are fixed
+    unknown = [n for n in args.names if n not in builtin.models and n not in added]
+    if unknown:  # all known, or nothing removed
+        known = ", ".join(sorted({*builtin.models, *added}))
+        raise CatalogueError(f"unknown model {unknown[0]!r}; known models: {known}")
+    for name in args.names:
+        removed = install.remove(builtin.models[name]) if name in builtin.models \
+            else remove_user_model(name)
         print(f"{name}: {'removed' if removed else 'was not installed'}")
     return EXIT_OK
 

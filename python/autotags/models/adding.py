@@ -6,7 +6,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import logging
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +15,15 @@ from .. import _engine, locations
 from .catalogue import ModelSpec, read_labels, spec_from_entry
 from .model_files import ModelFileError, read_model
 from .runtime import RunSettings, compile_model
-from .user_catalogue import read_user_entries, user_catalogue_path, write_user_entries
+from .user_catalogue import (
+    NAME_PATTERN,
+    read_user_entries,
+    user_catalogue_path,
+    write_user_entries,
+)
 
 log = logging.getLogger(__name__)
 
-NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 DEFAULT_THRESHOLD = (25.0, 85.0)
 
 
@@ -212,7 +215,7 @@ def add_model(request: ModelRequest, *, builtin_names: set[str], replace: bool =
     model = read_model_file(request.path)
     inspection = inspect_model(model, request.path)
     labels = _read_labels(request, inspection)
-    directory = locations.models_dir() / request.name
+    directory = locations.user_models_dir() / request.name
     entry = _entry(request, inspection, directory)
     staged = directory.with_name(directory.name + ".adding")
     shutil.rmtree(staged, ignore_errors=True)
@@ -240,10 +243,13 @@ def _check_the_engine_runs_it(name: str, entry: dict[str, Any], staged: Path) ->
 
 
 def remove_user_model(name: str) -> bool:
+    """Removes a model the user added, broken entries included; False if there is none."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise AddModelError(f"invalid model name {name!r}")
     entries = read_user_entries()
     if name not in entries:
         return False
     del entries[name]
     write_user_entries(entries)
-    shutil.rmtree(locations.models_dir() / name, ignore_errors=True)
+    shutil.rmtree(locations.user_models_dir() / name, ignore_errors=True)
     return True

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from .user_catalogue import read_user_entries, user_catalogue_path
+from .user_catalogue import NAME_PATTERN, read_user_entries, user_catalogue_path
+
+log = logging.getLogger(__name__)
 
 MIN_ACCURACY = 1
 MAX_ACCURACY = 10
@@ -183,7 +187,7 @@ def spec_from_entry(name: str, entry: dict[str, Any], labels_dir: Path) -> Model
             source=_source_from_entry(entry["source"]) if "source" in entry else None,
             local_file=Path(entry["file"]).expanduser() if "file" in entry else None,
         )
-    except (KeyError, TypeError, OSError) as error:
+    except (KeyError, TypeError, ValueError, OSError) as error:
         raise CatalogueError(f"model {name!r}: malformed catalogue entry: {error}") from error
 
 
@@ -198,10 +202,30 @@ def load_catalogue(models_dir: Path | None = None, *, with_user_models: bool = T
         for name, entry in document.get("models", {}).items()
     }
     if with_user_models:
-        try:
-            user_entries = read_user_entries()
-        except tomllib.TOMLDecodeError as error:
-            raise CatalogueError(f"{user_catalogue_path()}: {error}") from error
-        for name, entry in user_entries.items():
-            models.setdefault(name, spec_from_entry(name, entry, directory / "labels"))
+        for name, entry in _readable_user_entries().items():
+            try:
+                if name in models:
+                    raise CatalogueError(f"model {name!r} has the name of a built-in model")
+                if not NAME_PATTERN.fullmatch(name):
+                    raise CatalogueError(f"invalid model name {name!r}")
+                models[name] = spec_from_entry(name, entry, directory / "labels")
+            except CatalogueError as error:
+                _warn_once(f"{user_catalogue_path()}: {error}; skipped (remove it with: "
+                           f"autotags models remove {name})")
     return Catalogue(models=models, default_models=tuple(document.get("default_models", ())))
+
+
+def _readable_user_entries() -> dict[str, Any]:
+    """The user's entries, or none (with one warning) when the file cannot be read: one
+    broken file must not stop commands that do not even need those models."""
+    try:
+        return read_user_entries()
+    except (tomllib.TOMLDecodeError, OSError, ValueError) as error:
+        _warn_once(f"{user_catalogue_path()}: cannot read it ({error}); the models you added "
+                   "are skipped until it is fixed or deleted")
+        return {}
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    log.warning("%s", message)

@@ -108,7 +108,7 @@ def quantize(spec: ModelSpec, photos: Sequence[str], *, name: str | None = None,
                               ignored_scope=nncf.IgnoredScope(names=head_convolutions(model),
                                                               types=KEPT_IN_FLOAT, validate=False))
 
-    directory = locations.models_dir() / name
+    directory = locations.user_models_dir() / name
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     ov.save_model(quantized, str(directory / "model.xml"), compress_to_fp16=False)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from .. import locations
+
+# Names become folder names: no separators, no dots leading anywhere.
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
 def user_catalogue_path() -> Path:
@@ -42,7 +46,10 @@ def read_user_entries() -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return {}
     with open(path, "rb") as handle:
-        return dict(tomllib.load(handle).get("models", {}))
+        models = tomllib.load(handle).get("models", {})
+    if not isinstance(models, dict):
+        raise ValueError("[models] must be a table of models")
+    return dict(models)
 
 
 def write_user_entries(entries: dict[str, dict[str, Any]]) -> None:
