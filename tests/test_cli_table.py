@@ -1,0 +1,98 @@
+"""Protects the command line's promise (issue: no traceback ever reaches a user): every
+wrong flag, bad value, bad path and bad database gives its documented exit status
+(0 fine, 1 some files failed, 2 usage, 3 setup or database) and a short message, never
+a Python traceback."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+USAGE, FILES_FAILED, SETUP = 2, 1, 3
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory, photos):
+    root = tmp_path_factory.mktemp("table")
+    good_db = root / "good.sqlite3"
+    subprocess.run([sys.executable, "-m", "autotags.cli", "-q", "scan", str(photos["cat"]),
+                    "--db", str(good_db), "--precision", "f32"], check=True,
+                   capture_output=True)
+    foreign = root / "foreign.db"
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE t(x)")
+    db.close()
+    garbage = root / "garbage.sqlite3"
+    garbage.write_bytes(b"not a database at all" * 100)
+    not_image = root / "notes.jpg"
+    not_image.write_text("hello")
+    return {"root": root, "good_db": good_db, "foreign": foreign, "garbage": garbage,
+            "cat": photos["cat"], "not_image": not_image}
+
+
+CASES = [
+    # wrong commands and flags
+    ("no command", [], USAGE),
+    ("unknown command", ["frobnicate"], USAGE),
+    ("unknown flag", ["tag", "--colour", "{cat}"], USAGE),
+    ("tag without paths", ["tag"], USAGE),
+    ("accuracy too high", ["tag", "--accuracy", "11", "{cat}"], USAGE),
+    ("accuracy not a number", ["scan", "{cat}", "--accuracy", "high"], USAGE),
+    ("threads zero", ["tag", "--threads", "0", "{cat}"], USAGE),
+    ("megapixels negative", ["tag", "--max-megapixels", "-5", "{cat}"], USAGE),
+    ("unknown precision", ["tag", "--precision", "f8", "{cat}"], USAGE),
+    ("unknown mode", ["scan", "{cat}", "--mode", "some"], USAGE),
+    ("empty model list", ["scan", "{cat}", "--model", ","], USAGE),
+    ("bad threshold", ["models", "add", "{cat}", "--name", "x", "--threshold", "90,10"], USAGE),
+    # setup problems
+    ("unknown model", ["tag", "--model", "nonesuch", "{cat}"], SETUP),
+    ("unknown device", ["tag", "--device", "NPU9", "{cat}"], SETUP),
+    ("models info unknown", ["models", "info", "nonesuch"], SETUP),
+    ("models add not a model", ["models", "add", "{not_image}", "--name", "x"], SETUP),
+    ("models add bad name", ["models", "add", "{cat}", "--name", "../x"], SETUP),
+    # bad paths: per-file errors, status 1
+    ("tag a missing file", ["tag", "{root}/missing.jpg"], FILES_FAILED),
+    ("tag a folder", ["tag", "{root}"], FILES_FAILED),
+    ("tag not an image", ["tag", "{not_image}", "{cat}"], FILES_FAILED),
+    ("scan a missing path", ["scan", "{root}/nowhere", "--db", "{root}/s1.sqlite3"],
+     FILES_FAILED),
+    # bad databases
+    ("db is a folder", ["search", "cat", "--db", "{root}"], SETUP),
+    ("db does not exist", ["tags", "--db", "{root}/none.sqlite3"], SETUP),
+    ("db of another program", ["show", "{cat}", "--db", "{foreign}"], SETUP),
+    ("db is garbage", ["scan", "{cat}", "--db", "{garbage}"], SETUP),
+    ("db in a missing folder", ["scan", "{cat}", "--db", "{root}/no/such/t.sqlite3"], SETUP),
+    ("untag on a missing db", ["untag", "{cat}", "x", "--db", "{root}/none.sqlite3"], SETUP),
+    # queries that find nothing
+    ("search finds nothing", ["search", "giraffe", "--db", "{good_db}"], FILES_FAILED),
+    ("show an unknown image", ["show", "{not_image}", "--db", "{good_db}"], FILES_FAILED),
+    # and what works
+    ("search finds", ["search", "cat", "--db", "{good_db}"], 0),
+    ("version", ["--version"], 0),
+]
+
+
+@pytest.mark.parametrize(("what", "arguments", "status"), CASES, ids=[c[0] for c in CASES])
+def test_every_mistake_has_its_status_and_no_traceback(places, what, arguments, status):
+    argv = [a.format(**places) for a in arguments]
+    completed = subprocess.run([sys.executable, "-m", "autotags.cli", *argv],
+                               capture_output=True, text=True, timeout=120,
+                               env={**os.environ, "AUTOTAGS_DB": str(places["root"] / "x.db")})
+    assert completed.returncode == status, (what, completed.stderr)
+    assert "Traceback" not in completed.stderr + completed.stdout, what
+    lines = completed.stderr.strip().splitlines()
+    if status == USAGE:  # argparse's usage, then one line saying what was wrong
+        assert "error:" in lines[-1], what
+    if status == SETUP:
+        assert len(lines) == 1 and "error" in lines[0], (what, completed.stderr)
+
+
+def test_exit_statuses_are_documented_in_help():
+    text = subprocess.run([sys.executable, "-m", "autotags.cli", "--help"],
+                          capture_output=True, text=True, check=True).stdout
+    for status in ("0", "1", "2", "3", "130"):
+        assert f"\n  {status}  " in text
