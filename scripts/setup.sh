@@ -16,7 +16,8 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # Build: compiler, pkg-config and libvips headers. darknet ships real sample photos;
 # libvips-tools gives the tests the `vips` command for making test images.
 SYSTEM_PACKAGES=(g++ pkg-config libvips-dev python3-venv python3-dev darknet)
-(( WITH_TESTS )) && SYSTEM_PACKAGES+=(libvips-tools)
+# The tests also make images with libvips' tools and fuzz with clang's libFuzzer.
+(( WITH_TESTS )) && SYSTEM_PACKAGES+=(libvips-tools clang libclang-rt-14-dev)
 
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do

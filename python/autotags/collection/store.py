@@ -21,7 +21,7 @@ from pathlib import Path
 
 AUTO_ROOT = "auto"
 MANUAL_SOURCE = "manual"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
 
 StrPath = str | os.PathLike[str]
@@ -65,6 +65,16 @@ CREATE TABLE image_tags (
 CREATE INDEX image_tags_by_tag ON image_tags(tag_id);
 CREATE INDEX scans_by_model ON scans(model);
 """
+# Each schema version's additions, applied in order to older databases.
+_MIGRATIONS = {
+    2: """
+CREATE TABLE in_flight (                     -- files handed to a model, not yet stored:
+    path  BLOB NOT NULL,                     -- left behind only when the process died
+    model TEXT NOT NULL,
+    PRIMARY KEY (path, model)
+);
+""",
+}
 
 
 class StoreError(RuntimeError):
@@ -234,7 +244,11 @@ class TagStore:
             if version == 0:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                version = 1
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in filter(str.strip, _MIGRATIONS[step].split(";")):
+                    self._db.execute(statement)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -342,6 +356,8 @@ class TagStore:
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                          (image, model, json.dumps(settings, sort_keys=True), time.time(),
                           state.size, state.mtime_ns, state.fingerprint, error))
+        self._db.execute("DELETE FROM in_flight WHERE path = ? AND model = ?",
+                         (_encode(path), model))
         if error is not None:
             return
         if replace:
@@ -370,6 +386,26 @@ class TagStore:
             self._db.executemany("UPDATE images SET missing = 1 WHERE id = ?", gone)
             missing += len(gone)
         return missing
+
+    # ---- files in flight --------------------------------------------------------
+
+    def mark_in_flight(self, model: str, paths: Sequence[StrPath]) -> None:
+        """Files about to be decoded for `model`; each mark goes when its result is
+        stored, so marks found later name the files a dead process was working on."""
+        with self.transaction():
+            self._db.executemany("INSERT OR IGNORE INTO in_flight(path, model) VALUES (?, ?)",
+                                 [(_encode(p), model) for p in paths])
+
+    def in_flight(self) -> dict[str, list[str]]:
+        """Marks left by a process that died: model -> paths."""
+        found: dict[str, list[str]] = {}
+        for path, model in self._db.execute("SELECT path, model FROM in_flight ORDER BY path"):
+            found.setdefault(model, []).append(_decode(path))
+        return found
+
+    def clear_in_flight(self, models: Sequence[str]) -> None:
+        with self.transaction():
+            self._db.executemany("DELETE FROM in_flight WHERE model = ?", [(m,) for m in models])
 
     def mark_present(self, present: set[bytes]) -> int:
         """Clear the missing flag of known images found again (a drive back, a folder

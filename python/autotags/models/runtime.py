@@ -110,6 +110,22 @@ class CompiledModel:
         """One image as the network sees it: (HxWx3 uint8 array, width, height)."""
         return _engine.load_image(path, self.fit, self.max_pixels)
 
+    def decoding(self) -> dict[str, object]:
+        """How this model decodes images, as plain data another process can repeat."""
+        return {"width": self.fit.width, "height": self.fit.height, "mode": self.fit.mode.name,
+                "placement": self.fit.placement.name, "pad_colour": list(self.fit.pad_colour),
+                "max_pixels": self.max_pixels}
+
+
+def decoder_from(decoding: dict[str, object]) -> tuple[_engine.InputFit, int]:
+    """The engine settings of :meth:`CompiledModel.decoding`."""
+    fit = _engine.InputFit()
+    fit.width, fit.height = int(decoding["width"]), int(decoding["height"])  # type: ignore[call-overload]
+    fit.mode = getattr(_engine.ResizeMode, str(decoding["mode"]))
+    fit.placement = getattr(_engine.PadPlacement, str(decoding["placement"]))
+    fit.pad_colour = list(decoding["pad_colour"])  # type: ignore[call-overload]
+    return fit, int(decoding["max_pixels"])  # type: ignore[call-overload]
+
 
 def _file_state(path: Path) -> list[int]:
     info = path.stat()

@@ -89,6 +89,10 @@ class Tagger:
         """One image as the model sees it: (HxWx3 uint8 array, width, height)."""
         return self._compiled.decode(os.fsencode(os.path.expanduser(os.fspath(path))))
 
+    def decoding(self) -> dict[str, object]:
+        """How this tagger decodes images, as plain data (see the crash quarantine)."""
+        return self._compiled.decoding()
+
     def measure_inference_rate(self, path: StrPath, inferences: int) -> float:
         """Images per second through the network alone, every infer request busy."""
         pixels, _, _ = self.decode(path)
