@@ -82,6 +82,7 @@ PYBIND11_MODULE(_engine, m) {
     py::enum_<OutputFormat>(m, "OutputFormat")
         .value("yolo", OutputFormat::yolo)
         .value("ssd", OutputFormat::ssd)
+        .value("ssd_raw", OutputFormat::ssd_raw)
         .value("classifier", OutputFormat::classifier);
     py::enum_<Softmax>(m, "Softmax")
         .value("automatic", Softmax::automatic)

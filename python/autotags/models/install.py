@@ -71,7 +71,11 @@ def installed_path(spec: ModelSpec) -> Path | None:
     model = directory / MODEL_FILE
     complete = model.is_file() and model.with_suffix(".bin").is_file()
     wanted = spec.source.weights.sha256 if spec.source else None
-    return model if complete and manifest.get("sha256") == wanted else None
+    # Manifests from before the converter was recorded: darknet, or OpenVINO's reader.
+    converter = manifest.get("converter") or (
+        "darknet" if spec.source and spec.source.converter == "darknet" else "openvino")
+    same_conversion = spec.source is not None and converter == spec.source.converter
+    return model if complete and manifest.get("sha256") == wanted and same_conversion else None
 
 
 def ensure_installed(spec: ModelSpec) -> Path:
@@ -95,6 +99,7 @@ def install(spec: ModelSpec, *, force: bool = False, search: Sequence[Path] = ()
             _convert(source, files, staged / MODEL_FILE)
             (staged / MANIFEST_FILE).write_text(json.dumps(
                 {"name": spec.name, "source": source.description,
+                 "converter": source.converter,
                  "files": [item.name for item in source.files],
                  "sha256": source.weights.sha256}, indent=2))
             final = model_dir(spec)
@@ -262,6 +267,13 @@ def _convert(source: ModelSource, files: list[Path], model_xml: Path) -> None:
             try:
                 model = build_model_from_files(cfg=files[1], weights=files[0])
             except DarknetError as error:
+                raise InstallError(f"{files[0].name}: {error}") from error
+        elif source.converter == "tf-ssd":
+            from .tf_ssd import TfSsdError, cut_before_postprocessing
+
+            try:
+                model = cut_before_postprocessing(read_model(files[0]))
+            except TfSsdError as error:
                 raise InstallError(f"{files[0].name}: {error}") from error
         else:
             model = read_model(files[0])
