@@ -188,6 +188,26 @@ def test_bench_reports_rates_and_the_ratio_to_the_bound(photos):
     assert "end to end / bound" in text and "decode only" in text
 
 
+def test_bench_against_another_model_reports_speed_ratios_and_agreement(photos):
+    completed = autotags("bench", "--json", "--precision", "f32", "--against",
+                         "ssd-mobilenet-v2", photos["dog"], photos["cat"])
+    assert completed.returncode == 0, completed.stderr
+    against = json.loads(completed.stdout)["against"]
+    assert against["model"] == "ssd-mobilenet-v2"
+    assert against["agreement"] == 1.0  # the same model agrees with itself
+    assert against["inference_speedup"] > 0 and against["end_to_end_speedup"] > 0
+
+
+def test_tag_agreement_counts_shared_image_label_pairs():
+    from autotags import ImageTags, Tag
+    from autotags.benchmark import tag_agreement
+
+    first = [ImageTags("a", 1, 1, "m", [Tag("cat", 0.9), Tag("dog", 0.8)])]
+    second = [ImageTags("a", 1, 1, "n", [Tag("cat", 0.7), Tag("cow", 0.5)])]
+    assert tag_agreement(first, second) == pytest.approx(1 / 3)
+    assert tag_agreement([], []) == 1.0
+
+
 def test_threads_caps_the_cores_the_process_may_use(photos):
     probe = ("import os, sys; from autotags.cli import main; "
              "code = main(['-q', 'tag', '--threads', '1', sys.argv[1]]); "

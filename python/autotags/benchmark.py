@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .collection.scanning import scan
+from .tagging.results import ImageTags
 from .tagging.tagger import Tagger
 
 
@@ -59,3 +60,31 @@ def run_benchmark(paths: list[str], tagger: Tagger, *, threads: int | None = Non
 
     inference_only = tagger.measure_inference_rate(paths[0], max(64, len(paths)))
     return BenchReport(tagger.model_name, len(paths), end_to_end, decode_only, inference_only)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Another model (an INT8 copy, say) on the same images, measured in the same run."""
+
+    model: str
+    inference_speedup: float   # its inference-only rate / the first model's
+    end_to_end_speedup: float
+    agreement: float           # shared (image, label) pairs / all pairs either found
+
+
+def tag_agreement(first: list[ImageTags], second: list[ImageTags]) -> float:
+    """How far two models' tags agree: shared (image, label) pairs over all pairs."""
+    pairs = [{(r.path, label) for r in results for label in r.labels}
+             for results in (first, second)]
+    union = pairs[0] | pairs[1]
+    return len(pairs[0] & pairs[1]) / len(union) if union else 1.0
+
+
+def compare(paths: list[str], report: BenchReport, tagger: Tagger, other: Tagger, *,
+            threads: int | None = None) -> Comparison:
+    other_report = run_benchmark(paths, other, threads=threads)
+    return Comparison(
+        other.model_name,
+        other_report.inference_only / report.inference_only,
+        other_report.end_to_end / report.end_to_end,
+        tag_agreement(list(tagger.tag(paths)), list(other.tag(paths))))

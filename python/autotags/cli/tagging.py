@@ -65,7 +65,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from ..benchmark import run_benchmark
+    from ..benchmark import compare, run_benchmark
     from ..collection.discovery import discover
     from ..tagging.tagger import Tagger
 
@@ -78,9 +78,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
                     precision=args.precision, max_megapixels=args.max_megapixels,
                     batch=args.batch)
     report = run_benchmark(paths, tagger, threads=args.threads)
+    comparison = None
+    if args.against:
+        other = Tagger(args.against, device=args.device, accuracy=args.accuracy,
+                       threads=args.threads, precision=args.precision,
+                       max_megapixels=args.max_megapixels, batch=args.batch)
+        comparison = compare(paths, report, tagger, other, threads=args.threads)
     if args.json:
         print(json.dumps({**dataclasses.asdict(report), "bound": report.bound,
-                          "ratio_to_bound": report.ratio_to_bound}))
+                          "ratio_to_bound": report.ratio_to_bound,
+                          "against": dataclasses.asdict(comparison) if comparison else None}))
         return EXIT_OK
     print(f"{report.model} on {report.images} images, {os.cpu_count()} cores")
     print(f"  end to end (scan, results stored) {report.end_to_end:8.1f} images/s")
@@ -88,6 +95,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(f"  inference only                    {report.inference_only:8.1f} images/s")
     print(f"  bound 1/(1/decode + 1/inference)  {report.bound:8.1f} images/s")
     print(f"  end to end / bound                {report.ratio_to_bound:8.2f}")
+    if comparison:
+        print(f"{comparison.model} on the same images, as a ratio to {report.model}")
+        print(f"  inference only                    {comparison.inference_speedup:8.2f}x")
+        print(f"  end to end                        {comparison.end_to_end_speedup:8.2f}x")
+        print(f"  tags agree (shared image-label pairs) {comparison.agreement:5.2f}")
     return EXIT_OK
 
 
@@ -121,5 +133,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                           help="images per inference (default: %(default)s)")
     benching.add_argument("--limit", type=positive_int, default=None, metavar="N",
                           help="use at most N images")
+    benching.add_argument(
+        "--against", metavar="NAME",
+        help="also measure model NAME on the same images (e.g. the INT8 copy made by "
+             "`autotags models quantize`) and report its speed as a ratio to --model and how "
+             "far their tags agree")
     benching.add_argument("--json", action="store_true", help="print one JSON object")
     benching.set_defaults(handler=cmd_bench)
