@@ -16,8 +16,10 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # Build: compiler, pkg-config and libvips headers. darknet ships real sample photos;
 # libvips-tools gives the tests the `vips` command for making test images.
 SYSTEM_PACKAGES=(g++ pkg-config libvips-dev python3-venv python3-dev darknet)
-# The tests also make images with libvips' tools and fuzz with clang's libFuzzer.
-(( WITH_TESTS )) && SYSTEM_PACKAGES+=(libvips-tools clang libclang-rt-14-dev)
+# The tests also make images with libvips' tools, fuzz with clang's libFuzzer, check the
+# vocabulary against WordNet and search real fruit photos from OpenCV's examples.
+(( WITH_TESTS )) && SYSTEM_PACKAGES+=(libvips-tools clang libclang-rt-14-dev wordnet-base
+                                      opencv-doc)
 
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do
@@ -49,6 +51,11 @@ import tomllib
 print("\n".join(tomllib.load(open("'"$ROOT"'/pyproject.toml", "rb"))["build-system"]["requires"]))')
 say "installing build tools"
 "${PIP[@]}" install "${build_requirements[@]}" cmake ninja
+
+if (( WITH_TESTS )); then
+  # The ImageNet ids the vocabulary generator reads (a wheel: nothing in it runs).
+  "${PIP[@]}" download --no-deps -d "$ROOT/build/inputs" "timm==1.0.31"
+fi
 
 say "building and installing autotags"
 target="$ROOT"

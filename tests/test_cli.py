@@ -125,7 +125,8 @@ def test_scan_search_show_tags_and_manual_tags(photos, tmp_path):
     assert "manual" in shown and "(768x576)" in shown
 
     tree = autotags("tags", "--db", db).stdout.splitlines()
-    assert "auto (3)" in tree and "  cat (1)" in tree and "pets (1)" in tree
+    assert "auto (3)" in tree and "    cat (1)" in tree and "pets (1)" in tree
+    assert tree.index("  animal (2)") < tree.index("    cat (1)")  # below its category
 
     assert autotags("untag", folder / "dog.jpg", "pets/rex", "--db", db).returncode == 0
     assert autotags("search", "rex", "--db", db).returncode == 1

@@ -59,7 +59,7 @@ def test_scan_then_search_show_and_tags(collection, detector, tmp_path):
         assert dog_tags["auto/dog"].source == "ssd-mobilenet-v2"
         assert 0.6 <= dog_tags["auto/dog"].confidence <= 1
         tree = {node.path: node.images for node in store.tag_tree()}
-        assert tree["auto"] == 5 and tree["auto/person"] == 2 and tree["auto/cat"] == 1
+        assert tree["auto"] == 5 and tree["auto/person"] == 2 and tree["auto/animal/cat"] == 1
 
 
 def test_several_models_give_one_merged_tag_set(collection, detector, classifier, tmp_path):

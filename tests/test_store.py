@@ -139,8 +139,9 @@ def test_an_older_schema_is_migrated_keeping_its_data(tmp_path):
     path = tmp_path / "tags.sqlite3"
     with TagStore(path) as store, store.transaction():
         store.record_scan(tmp_path / "a.jpg", "m", FileState(1, 1), {}, tags=[NewTag("cat", 0.9)])
-    with sqlite3.connect(path) as db:  # as autotags 0.1 left it: schema 1, no in_flight
+    with sqlite3.connect(path) as db:  # as autotags 0.1 left it: schema 1
         db.execute("DROP TABLE in_flight")
+        db.execute("ALTER TABLE image_tags DROP COLUMN category")
         db.execute("PRAGMA user_version = 1")
     db.close()
     with TagStore(path) as store:

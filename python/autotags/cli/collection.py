@@ -22,6 +22,7 @@ from .options import (
     EXIT_OK,
     EXIT_SOME_FILES_FAILED,
     add_engine_options,
+    score_fraction,
 )
 from .progress_bar import ProgressBar
 
@@ -98,9 +99,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
-        paths = store.search(args.tag, include_missing=args.include_missing)
+        paths = store.search(args.terms, match_any=args.any, min_score=args.min_score,
+                             include_missing=args.include_missing)
     for path in paths:
         print(path)
+    if not paths:
+        joined = (" or " if args.any else " and ").join(repr(t) for t in args.terms)
+        log.warning("no images match %s", joined)
     return EXIT_OK if paths else EXIT_SOME_FILES_FAILED
 
 
@@ -192,11 +197,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     scanning.set_defaults(handler=cmd_scan)
 
     searching = commands.add_parser(
-        "search", help="print the images carrying a tag",
-        description="Print the paths of images carrying TAG, one per line. TAG matches a tag "
-                    "name at any level ('cat' finds auto/cat) or a full path ('auto/cat'), "
-                    "ignoring case, and includes every tag below it. Exit status 1 if none.")
-    searching.add_argument("tag", metavar="TAG")
+        "search", help="print the images carrying tags",
+        description="Print the paths of images matching every TERM, one per line. A term "
+                    "matches, ignoring case and as whole words, a tag's name at any level "
+                    "('cat' finds auto/cat) or full path ('auto/cat', 'people/alice'), other "
+                    "names of a label ('motorbike' finds motorcycle, 'sofa' couch) and the "
+                    "categories above it ('dog' finds malamute, 'animal' finds both, 'fruit' "
+                    "finds banana). Exit status 1 if nothing matches.")
+    searching.add_argument("terms", nargs="+", metavar="TERM")
+    searching.add_argument("--any", action="store_true",
+                           help="images matching any of the terms, not all of them")
+    searching.add_argument("--min-score", type=score_fraction, default=None, metavar="S",
+                           help="ignore machine tags below this confidence, 0..1 (manual "
+                                "tags always count)")
     searching.add_argument("--db", metavar="FILE", help=DB_HELP)
     searching.add_argument("--include-missing", action="store_true",
                            help="also list images that were not found at the last scan")

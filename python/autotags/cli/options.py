@@ -52,6 +52,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def score_fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
+    return value
+
+
 def input_size(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"(\d+)(?:x(\d+))?", text.strip())
     if not match or int(match.group(1)) < 1:

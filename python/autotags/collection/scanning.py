@@ -18,6 +18,7 @@ from .. import locations
 from ..models.catalogue import DEFAULT_ACCURACY, load_catalogue
 from ..tagging.results import ImageTags
 from ..tagging.tagger import DEFAULT_MAX_MEGAPIXELS, Tagger, as_path_list
+from ..vocabulary.hierarchy import vocabulary
 from .discovery import FoundFile, discover
 from .quarantine import find_crashing_files
 from .store import Failure, FileState, NewTag, ScanRecord, TagStore
@@ -145,14 +146,29 @@ def scan_reason(found: FoundFile, record: ScanRecord | None, mode: ScanMode,
     return None
 
 
-def merge_instances(result: ImageTags) -> list[NewTag]:
-    """One stored tag per label: the best score and how many times it was found."""
+def merge_instances(result: ImageTags,
+                    category_of: Callable[[str], str | None] = lambda label: None
+                    ) -> list[NewTag]:
+    """One stored tag per label: the best score, how many times it was found, and where
+    the label sits in the vocabulary."""
     best: dict[str, NewTag] = {}
     for tag in result.tags:
         known = best.get(tag.label)
         best[tag.label] = NewTag(tag.label, max(tag.score, known.confidence if known else 0.0),
-                                 (known.instances if known else 0) + 1)
+                                 (known.instances if known else 0) + 1, category_of(tag.label))
     return list(best.values())
+
+
+def categories_for(labels: tuple[str, ...]) -> Callable[[str], str | None]:
+    """Label -> category in the vocabulary that holds a model's labels."""
+    known = vocabulary()
+    name = known.vocabulary_of(labels)
+
+    def category_of(label: str) -> str | None:
+        entry = known.entry(name, label)
+        return entry.category if entry else None
+
+    return category_of
 
 
 def _lock_path(database: Path) -> Path:
@@ -182,8 +198,10 @@ class _BatchWriter:
     """Collects finished results and commits them in batches."""
 
     def __init__(self, store: TagStore, model: str, settings: dict[str, object],
-                 replace: bool, report: ScanReport, stored: set[str]) -> None:
+                 replace: bool, report: ScanReport, stored: set[str],
+                 category_of: Callable[[str], str | None]) -> None:
         self._store, self._model, self._settings = store, model, settings
+        self._category_of = category_of
         self._replace, self._report, self._stored = replace, report, stored
         self._counts = report.models[model]
         self._pending: list[tuple[FoundFile, ImageTags]] = []
@@ -208,7 +226,8 @@ class _BatchWriter:
             for (found, result), state in zip(self._pending, states, strict=True):
                 self._store.record_scan(
                     found.path, self._model, state, self._settings, width=result.width,
-                    height=result.height, tags=merge_instances(result), error=result.error,
+                    height=result.height, tags=merge_instances(result, self._category_of),
+                    error=result.error,
                     replace=self._replace)
         for found, result in self._pending:
             self._report.scanned += 1
@@ -422,7 +441,8 @@ def _tag_into_store(store: TagStore, tagger: Tagger, todo: list[FoundFile], poli
                     report: ScanReport, stored: set[str], progress: _Progress) -> None:
     name = tagger.model_name
     settings = {**_settings_of(tagger), "policy": policy}
-    writer = _BatchWriter(store, name, settings, policy == "replace", report, stored)
+    writer = _BatchWriter(store, name, settings, policy == "replace", report, stored,
+                          categories_for(tagger.spec.labels))
     inferred_before = tagger.images_inferred
     tagging = time.monotonic()
     done_here = 0

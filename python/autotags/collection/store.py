@@ -19,9 +19,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..vocabulary.hierarchy import contains_words, tag_path, vocabulary, words
+
 AUTO_ROOT = "auto"
 MANUAL_SOURCE = "manual"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
 
 StrPath = str | os.PathLike[str]
@@ -74,6 +76,9 @@ CREATE TABLE in_flight (                     -- files handed to a model, not yet
     PRIMARY KEY (path, model)
 );
 """,
+    # A machine tag's category, e.g. animal/dog. (No comment inside: SQLite splices the
+    # column's text into the table's CREATE statement.)
+    3: "ALTER TABLE image_tags ADD COLUMN category TEXT",
 }
 
 
@@ -129,6 +134,7 @@ class NewTag:
     label: str
     confidence: float
     instances: int = 1
+    category: str | None = None  # where the label sits in the vocabulary, e.g. animal/dog
 
 
 def canonical_path(path: StrPath) -> str:
@@ -366,12 +372,13 @@ class TagStore:
         for tag in tags:
             tag_id = self._tag_id([AUTO_ROOT, *split_tag_path(tag.label)], create=True)
             self._db.execute("""
-                INSERT INTO image_tags(image_id, tag_id, source, confidence, instances)
-                VALUES (?, ?, ?, ?, ?)
+                INSERT INTO image_tags(image_id, tag_id, source, confidence, instances, category)
+                VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(image_id, tag_id, source) DO UPDATE SET
                     confidence = max(confidence, excluded.confidence),
-                    instances = max(instances, excluded.instances)""",
-                             (image, tag_id, model, tag.confidence, tag.instances))
+                    instances = max(instances, excluded.instances),
+                    category = excluded.category""",
+                             (image, tag_id, model, tag.confidence, tag.instances, tag.category))
 
     def mark_missing(self, under: Sequence[StrPath], present: set[bytes]) -> int:
         """Flag known images below the folders `under` that are not in `present`.
@@ -459,20 +466,64 @@ class TagStore:
 
     # ---- queries --------------------------------------------------------------------
 
-    def search(self, tag: str, *, include_missing: bool = False) -> list[str]:
-        """Images carrying `tag` (matched by name at any level, or by full path, ignoring
-        case) or any tag below it, sorted by path."""
+    def search(self, terms: str | Sequence[str], *, match_any: bool = False,
+               min_score: float | None = None, include_missing: bool = False) -> list[str]:
+        """Images matching every term (``match_any``: any term), sorted by path.
+
+        A term matches, ignoring case and as whole words, a tag's name or full path
+        ('cat', 'auto/cat', 'people/alice', with every tag below it), the other names of
+        a machine tag's label ('motorbike' finds motorcycle) and every category above it
+        ('dog' finds malamute, 'animal' finds both). A term that names a category
+        ('dog') finds what is in it, not other labels with the word ('hot dog').
+        ``min_score`` drops machine tags below that confidence (0..1).
+        """
+        wanted = [terms] if isinstance(terms, str) else list(terms)
+        if not wanted:
+            raise StoreError("search needs at least one term")
+        found: set[int] | None = None
         with self._snapshot():
-            tag_ids = self._matching_tag_ids(tag)
-            if not tag_ids:
-                return []
-            placeholders = ",".join("?" * len(tag_ids))
-            rows = self._db.execute(f"""
-                SELECT DISTINCT images.path FROM images
-                JOIN image_tags ON image_tags.image_id = images.id
-                WHERE image_tags.tag_id IN ({placeholders}) AND (? OR images.missing = 0)
-                ORDER BY images.path""", (*tag_ids, include_missing))
-            return [_decode(r[0]) for r in rows]
+            rows = self._db.execute(
+                "SELECT DISTINCT tag_id, category FROM image_tags").fetchall()
+            leaves = {t: p.rsplit("/", 1)[-1] for t, p in self._tag_paths().items()}
+            for term in wanted:
+                images = self._images_with(self._rows_matching(term, rows, leaves), min_score,
+                                           include_missing)
+                found = images if found is None else (
+                    found | images if match_any else found & images)
+            placeholders = ",".join("?" * len(found or ()))
+            paths = self._db.execute(
+                f"SELECT path FROM images WHERE id IN ({placeholders})", tuple(found or ()))
+            return sorted(_decode(r[0]) for r in paths)
+
+    def _rows_matching(self, term: str, rows: list[tuple[int, str | None]],
+                       leaves: dict[int, str]) -> set[tuple[int, str | None]]:
+        known = vocabulary()
+        by_name = set(self._matching_tag_ids(term))
+        nodes = known.category_nodes(term)
+        if nodes:
+            return {(t, c) for t, c in rows
+                    if (c is not None and any(c == n or c.startswith(n + "/") for n in nodes))
+                    or (c is None and t in by_name)}
+        called = known.labels_called(term)
+        term_words = words(term)
+        return {(t, c) for t, c in rows if t in by_name or leaves[t] in called
+                or contains_words(words(leaves[t]), term_words)}
+
+    def _images_with(self, keys: set[tuple[int, str | None]], min_score: float | None,
+                     include_missing: bool) -> set[int]:
+        if not keys:
+            return set()
+        tag_ids = sorted({t for t, _ in keys})
+        placeholders = ",".join("?" * len(tag_ids))
+        rows = self._db.execute(f"""
+            SELECT image_tags.image_id, image_tags.tag_id, image_tags.category,
+                   image_tags.confidence
+            FROM image_tags JOIN images ON images.id = image_tags.image_id
+            WHERE image_tags.tag_id IN ({placeholders}) AND (? OR images.missing = 0)""",
+                                (*tag_ids, include_missing))
+        return {image for image, tag, category, confidence in rows
+                if (tag, category) in keys
+                and (min_score is None or confidence is None or confidence >= min_score)}
 
     def tags_of(self, path: StrPath) -> list[StoredTag]:
         with self._snapshot():
@@ -503,22 +554,23 @@ class TagStore:
 
     def tag_tree(self) -> list[TagNode]:
         """Every tag that a present image carries (itself or a tag below it), in
-        depth-first order, with how many images that is."""
+        depth-first order, with how many images that is. Machine tags appear below
+        their categories (auto/animal/dog/malamute)."""
         with self._snapshot():
             paths = self._tag_paths()
-            images_by_tag: dict[int, set[int]] = {}
-            for tag_id, image in self._db.execute("""
-                    SELECT image_tags.tag_id, image_tags.image_id FROM image_tags
-                    JOIN images ON images.id = image_tags.image_id WHERE images.missing = 0"""):
-                images_by_tag.setdefault(tag_id, set()).add(image)
-        totals: dict[str, set[int]] = {}
-        for tag_id, path in paths.items():
-            parts = path.split("/")
-            for depth in range(1, len(parts) + 1):
-                totals.setdefault("/".join(parts[:depth]), set()).update(
-                    images_by_tag.get(tag_id, ()))
+            totals: dict[str, set[int]] = {}
+            for tag_id, image, category in self._db.execute("""
+                    SELECT image_tags.tag_id, image_tags.image_id, image_tags.category
+                    FROM image_tags JOIN images ON images.id = image_tags.image_id
+                    WHERE images.missing = 0"""):
+                path = paths[tag_id]
+                if category and path.startswith(AUTO_ROOT + "/"):
+                    path = tag_path(path[len(AUTO_ROOT) + 1:], category, "hierarchical")
+                parts = path.split("/")
+                for depth in range(1, len(parts) + 1):
+                    totals.setdefault("/".join(parts[:depth]), set()).add(image)
         return [TagNode(path, path.count("/"), len(totals[path]))
-                for path in sorted(totals, key=lambda p: p.lower().split("/")) if totals[path]]
+                for path in sorted(totals, key=lambda p: p.lower().split("/"))]
 
     def failures(self) -> list[Failure]:
         with self._snapshot():
