@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <system_error>
 #include <vips/vips8>
 
@@ -38,6 +39,14 @@ void initialise_libvips() {
 }
 
 namespace {
+
+// libvips keeps one error buffer for the whole process, which decodes running at the
+// same time write into. Loads hold this shared; a failed load is decoded again holding
+// it exclusively, from a cleared buffer, so that its message is its own.
+std::shared_mutex& error_buffer_users() {
+    static std::shared_mutex users;
+    return users;
+}
 
 void check_is_readable_file(const std::string& path) {
     namespace fs = std::filesystem;
@@ -205,57 +214,72 @@ LoadedImage ImageLoader::load(const std::string& path) const {
         poison != nullptr && *poison != '\0' && path.find(poison) != std::string::npos)
         std::abort();
     check_is_readable_file(path);
-    try {
-        // Reading the header first costs little and rejects decompression bombs
-        // before any pixel is decoded.
-        const VImage header = VImage::new_from_source(
-            VSource::new_from_file(path.c_str()), "",
-            VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL));
-        const std::uint64_t pixels = std::uint64_t(header.width()) * std::uint64_t(header.height());
-        if (pixels > max_source_pixels_)
-            throw ImageError(path, "image is " + std::to_string(header.width()) + "x" +
-                                       std::to_string(header.height()) + " pixels, over the limit of " +
-                                       std::to_string(max_source_pixels_ / 1000000) + " megapixels");
-        const std::uint64_t whole_bytes =
-            pixels * std::uint64_t(header.bands()) * vips_format_sizeof(header.format());
-        if (decoded_whole(header) && whole_bytes > max_whole_decode_bytes)
-            throw ImageError(path, "interlaced image of " + std::to_string(header.width()) + "x" +
-                                       std::to_string(header.height()) +
-                                       " pixels: decoding it would need " +
-                                       std::to_string(whole_bytes >> 20) + " MiB, over the limit of " +
-                                       std::to_string(max_whole_decode_bytes >> 20) + " MiB");
-        const int turn = orientation(header);
-        const bool swapped = turn >= 5;  // tags 5-8 swap the axes of the displayed image
-        const int width = swapped ? header.height() : header.width();
-        const int height = swapped ? header.width() : header.height();
-        const Size scaled = scaled_size(fit_, width, height);
-
-        VImage image = is_jpeg(header)
-                           ? decode_jpeg(path, jpeg_shrink(width, height, scaled), turn != 1)
-                           : decode_with_thumbnail(path, scaled);
-        image = resize_exactly(to_srgb_uint8(image, path), scaled);
-
-        Geometry geometry;
-        geometry.source_width = width;
-        geometry.source_height = height;
-        geometry.scale_x = double(width) / scaled.width;
-        geometry.scale_y = double(height) / scaled.height;
-        const bool centred = fit_.placement == PadPlacement::centre ||
-                             fit_.mode == ResizeMode::centre_crop;
-        geometry.offset_x = centred ? (fit_.width - scaled.width) / 2 : 0;
-        geometry.offset_y = centred ? (fit_.height - scaled.height) / 2 : 0;
-        LoadedImage loaded{
-            copy_pixels(place_in_input(image, int(geometry.offset_x), int(geometry.offset_y)), path),
-            geometry};
-        if (loaded.rgb.size() != input_bytes(fit_))
-            throw ImageError(path, "decoded to " + std::to_string(loaded.rgb.size()) +
-                                       " bytes, not the model input's " +
-                                       std::to_string(input_bytes(fit_)));
-        return loaded;
-    } catch (const vips::VError& error) {
-        vips_error_clear();
-        throw ImageError(path, readable_reason(error.what()));
+    {
+        const std::shared_lock decoding(error_buffer_users());
+        try {
+            return decode(path);
+        } catch (const vips::VError&) {
+            // The message may hold other files' errors: see error_buffer_users().
+        }
     }
+    const std::unique_lock alone(error_buffer_users());
+    vips_error_clear();
+    try {
+        return decode(path);
+    } catch (const vips::VError& error) {
+        const std::string reason = error.what();
+        vips_error_clear();
+        throw ImageError(path, readable_reason(reason));
+    }
+}
+
+LoadedImage ImageLoader::decode(const std::string& path) const {
+    // Reading the header first costs little and rejects decompression bombs
+    // before any pixel is decoded.
+    const VImage header = VImage::new_from_source(
+        VSource::new_from_file(path.c_str()), "",
+        VImage::option()->set("access", VIPS_ACCESS_SEQUENTIAL));
+    const std::uint64_t pixels = std::uint64_t(header.width()) * std::uint64_t(header.height());
+    if (pixels > max_source_pixels_)
+        throw ImageError(path, "image is " + std::to_string(header.width()) + "x" +
+                                   std::to_string(header.height()) + " pixels, over the limit of " +
+                                   std::to_string(max_source_pixels_ / 1000000) + " megapixels");
+    const std::uint64_t whole_bytes =
+        pixels * std::uint64_t(header.bands()) * vips_format_sizeof(header.format());
+    if (decoded_whole(header) && whole_bytes > max_whole_decode_bytes)
+        throw ImageError(path, "interlaced image of " + std::to_string(header.width()) + "x" +
+                                   std::to_string(header.height()) +
+                                   " pixels: decoding it would need " +
+                                   std::to_string(whole_bytes >> 20) + " MiB, over the limit of " +
+                                   std::to_string(max_whole_decode_bytes >> 20) + " MiB");
+    const int turn = orientation(header);
+    const bool swapped = turn >= 5;  // tags 5-8 swap the axes of the displayed image
+    const int width = swapped ? header.height() : header.width();
+    const int height = swapped ? header.width() : header.height();
+    const Size scaled = scaled_size(fit_, width, height);
+
+    VImage image = is_jpeg(header)
+                       ? decode_jpeg(path, jpeg_shrink(width, height, scaled), turn != 1)
+                       : decode_with_thumbnail(path, scaled);
+    image = resize_exactly(to_srgb_uint8(image, path), scaled);
+
+    Geometry geometry;
+    geometry.source_width = width;
+    geometry.source_height = height;
+    geometry.scale_x = double(width) / scaled.width;
+    geometry.scale_y = double(height) / scaled.height;
+    const bool centred = fit_.placement == PadPlacement::centre ||
+                         fit_.mode == ResizeMode::centre_crop;
+    geometry.offset_x = centred ? (fit_.width - scaled.width) / 2 : 0;
+    geometry.offset_y = centred ? (fit_.height - scaled.height) / 2 : 0;
+    LoadedImage loaded{
+        copy_pixels(place_in_input(image, int(geometry.offset_x), int(geometry.offset_y)), path),
+        geometry};
+    if (loaded.rgb.size() != input_bytes(fit_))
+        throw ImageError(path, "decoded to " + std::to_string(loaded.rgb.size()) +
+                                   " bytes, not the model input's " +
+                                   std::to_string(input_bytes(fit_)));
+    return loaded;
 }
 
 VImage ImageLoader::place_in_input(const VImage& image, int left, int top) const {

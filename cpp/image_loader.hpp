@@ -59,6 +59,8 @@ public:
     const InputFit& fit() const { return fit_; }
 
 private:
+    // The decode itself; libvips failures come out as vips::VError.
+    LoadedImage decode(const std::string& path) const;
     // Pads (letterbox) or crops (centre_crop) the scaled image to the input size.
     vips::VImage place_in_input(const vips::VImage& image, int left, int top) const;
 
