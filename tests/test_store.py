@@ -102,10 +102,12 @@ def test_tag_tree_counts_images_below_each_tag(tmp_path):
                         ("people", 0): 1, ("people/bob", 1): 1}
 
 
-def test_manual_tags_cannot_go_below_auto(tmp_path):
-    with TagStore(tmp_path / "tags.sqlite3") as store, \
-            pytest.raises(StoreError, match="made by models"):
+def test_a_manual_tag_below_auto_is_a_confirmation_that_scans_keep(tmp_path):
+    with TagStore(tmp_path / "tags.sqlite3") as store:
         store.add_manual_tag("/p/1.jpg", "auto/cat")
+        with store.transaction():  # a Replace scan of the model that finds nothing
+            store.record_scan("/p/1.jpg", "m", FileState(1, 1), {}, tags=[], replace=True)
+        assert [(t.path, t.source) for t in store.tags_of("/p/1.jpg")] == [("auto/cat", "manual")]
 
 
 @pytest.mark.parametrize("bad", ["", "/", "a//b", "  "])
@@ -142,6 +144,8 @@ def test_an_older_schema_is_migrated_keeping_its_data(tmp_path):
     with sqlite3.connect(path) as db:  # as autotags 0.1 left it: schema 1
         db.execute("DROP TABLE in_flight")
         db.execute("ALTER TABLE image_tags DROP COLUMN category")
+        db.execute("DROP TABLE rejections")
+        db.execute("DROP TABLE tag_boxes")
         db.execute("PRAGMA user_version = 1")
     db.close()
     with TagStore(path) as store:

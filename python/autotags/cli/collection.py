@@ -113,11 +113,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
         info = store.image_info(args.path)
         tags = store.tags_of(args.path)
+        rejected = store.rejected_tags(args.path)
     if info is None:
         log.error("error: %s is not in %s", args.path, args.db or locations.default_database())
         return EXIT_SOME_FILES_FAILED
     if args.json:
-        print(json.dumps({**info, "tags": [dataclasses.asdict(t) for t in tags]}))
+        print(json.dumps({**info, "tags": [dataclasses.asdict(t) for t in tags],
+                          "rejected": rejected}))
         return EXIT_OK
     size = f" ({info['width']}x{info['height']})" if info["width"] else ""
     print(f"{info['path']}{size}{' [missing]' if info['missing'] else ''}")
@@ -125,6 +127,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         confidence = f"{tag.confidence:4.0%}" if tag.confidence is not None else "    "
         count = f" x{tag.instances}" if tag.instances > 1 else ""
         print(f"  {tag.path:<32} {confidence}  {tag.source}{count}")
+        for x1, y1, x2, y2, score in tag.boxes:
+            print(f"      at ({x1:.0f}, {y1:.0f})-({x2:.0f}, {y2:.0f}) {score:4.0%}")
+    for path in rejected:
+        print(f"  rejected: {path} (no scan adds it back; tag-manual confirms it again)")
     for scanned in info["scans"]:  # type: ignore[attr-defined]
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(scanned["scanned_at"]))
         outcome = f"failed: {without_path(scanned['error'], info['path'])}" \
@@ -158,7 +164,7 @@ def cmd_untag(args: argparse.Namespace) -> int:
     with _open_store(args, write=True) as store:
         removed = store.remove_manual_tag(args.path, args.tag)
     if not removed:
-        log.error("error: %s has no manual tag %r", args.path, args.tag)
+        log.error("error: %s has no tag %r", args.path, args.tag)
     return EXIT_OK if removed else EXIT_SOME_FILES_FAILED
 
 
@@ -227,15 +233,21 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=cmd_tags)
 
     manual = commands.add_parser(
-        "tag-manual", help="add a manual tag to an image",
+        "tag-manual", help="add a manual tag to an image, or confirm a machine tag",
         description="Add a tag by hand, e.g. `people/alice`. Manual tags are never changed "
-                    "by scans; names below `auto/` are reserved for models.")
+                    "by scans. A tag below `auto/` (e.g. `auto/dog`) confirms a machine tag: "
+                    "it then survives Replace scans, and a rejection of it is lifted.")
     manual.add_argument("path", metavar="PATH")
     manual.add_argument("tag", metavar="TAG")
     manual.add_argument("--db", metavar="FILE", help=DB_HELP)
     manual.set_defaults(handler=cmd_tag_manual)
 
-    untag = commands.add_parser("untag", help="remove a manual tag from an image")
+    untag = commands.add_parser(
+        "untag", help="remove a manual tag, or reject a machine tag",
+        description="Remove a tag added by hand. A tag below `auto/` (e.g. `auto/car`) is "
+                    "rejected: it is removed whichever model made it, and no later scan of "
+                    "this image adds it back (any mode or policy, also after the file is "
+                    "edited); `show` lists it as rejected, and `tag-manual` confirms it again.")
     untag.add_argument("path", metavar="PATH")
     untag.add_argument("tag", metavar="TAG")
     untag.add_argument("--db", metavar="FILE", help=DB_HELP)

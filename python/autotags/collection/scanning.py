@@ -154,8 +154,11 @@ def merge_instances(result: ImageTags,
     best: dict[str, NewTag] = {}
     for tag in result.tags:
         known = best.get(tag.label)
+        box = () if tag.box is None else ((tag.box.x1, tag.box.y1, tag.box.x2, tag.box.y2,
+                                           tag.score),)
         best[tag.label] = NewTag(tag.label, max(tag.score, known.confidence if known else 0.0),
-                                 (known.instances if known else 0) + 1, category_of(tag.label))
+                                 (known.instances if known else 0) + 1, category_of(tag.label),
+                                 (known.boxes if known else ()) + box)
     return list(best.values())
 
 

@@ -23,7 +23,7 @@ from ..vocabulary.hierarchy import contains_words, tag_path, vocabulary, words
 
 AUTO_ROOT = "auto"
 MANUAL_SOURCE = "manual"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 30_000
 
 StrPath = str | os.PathLike[str]
@@ -79,6 +79,21 @@ CREATE TABLE in_flight (                     -- files handed to a model, not yet
     # A machine tag's category, e.g. animal/dog. (No comment inside: SQLite splices the
     # column's text into the table's CREATE statement.)
     3: "ALTER TABLE image_tags ADD COLUMN category TEXT",
+    4: """
+CREATE TABLE rejections (                    -- machine tags a person removed from an image:
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    tag_id   INTEGER NOT NULL REFERENCES tags(id),  -- no scan adds them back
+    PRIMARY KEY (image_id, tag_id)
+);
+CREATE TABLE tag_boxes (                     -- where each instance of a tag was found
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    tag_id   INTEGER NOT NULL REFERENCES tags(id),
+    source   TEXT NOT NULL,
+    score    REAL NOT NULL,
+    x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL
+);
+CREATE INDEX tag_boxes_by_image ON tag_boxes(image_id, tag_id, source);
+""",
 }
 
 
@@ -111,6 +126,7 @@ class StoredTag:
     source: str          # the model that made it, or "manual"
     confidence: float | None
     instances: int
+    boxes: tuple[tuple[float, float, float, float, float], ...] = ()  # x1, y1, x2, y2, score
 
 
 @dataclass(frozen=True)
@@ -135,6 +151,7 @@ class NewTag:
     confidence: float
     instances: int = 1
     category: str | None = None  # where the label sits in the vocabulary, e.g. animal/dog
+    boxes: tuple[tuple[float, float, float, float, float], ...] = ()  # x1, y1, x2, y2, score
 
 
 def canonical_path(path: StrPath) -> str:
@@ -369,8 +386,21 @@ class TagStore:
         if replace:
             self._db.execute("DELETE FROM image_tags WHERE image_id = ? AND source = ?",
                              (image, model))
+            self._db.execute("DELETE FROM tag_boxes WHERE image_id = ? AND source = ?",
+                             (image, model))
+        rejected = {r[0] for r in self._db.execute(
+            "SELECT tag_id FROM rejections WHERE image_id = ?", (image,))}
         for tag in tags:
             tag_id = self._tag_id([AUTO_ROOT, *split_tag_path(tag.label)], create=True)
+            if tag_id in rejected:
+                continue  # a person said it is not there
+            self._db.execute(
+                "DELETE FROM tag_boxes WHERE image_id = ? AND tag_id = ? AND source = ?",
+                (image, tag_id, model))
+            self._db.executemany("""
+                INSERT INTO tag_boxes(image_id, tag_id, source, score, x1, y1, x2, y2)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                                 [(image, tag_id, model, b[4], *b[:4]) for b in tag.boxes])
             self._db.execute("""
                 INSERT INTO image_tags(image_id, tag_id, source, confidence, instances, category)
                 VALUES (?, ?, ?, ?, ?, ?)
@@ -444,25 +474,52 @@ class TagStore:
     # ---- manual tags ----------------------------------------------------------------
 
     def add_manual_tag(self, path: StrPath, tag: str) -> None:
+        """Tags an image by hand. A tag below ``auto/`` confirms a machine tag instead: it
+        then survives every scan, and a rejection of it is lifted."""
         parts = split_tag_path(tag)
-        if parts[0].lower() == AUTO_ROOT:
-            raise StoreError(f"tags below '{AUTO_ROOT}/' are made by models; choose another name")
         with self.transaction():
             image = self._ensure_image(path)
             tag_id = self._tag_id(parts, create=True)
-            self._db.execute("""INSERT OR IGNORE INTO image_tags(image_id, tag_id, source)
-                                VALUES (?, ?, ?)""", (image, tag_id, MANUAL_SOURCE))
+            category = None
+            if parts[0].lower() == AUTO_ROOT:
+                self._db.execute("DELETE FROM rejections WHERE image_id = ? AND tag_id = ?",
+                                 (image, tag_id))
+                row = self._db.execute("""SELECT category FROM image_tags WHERE image_id = ?
+                                          AND tag_id = ? AND category IS NOT NULL""",
+                                       (image, tag_id)).fetchone()
+                category = row[0] if row else None
+            self._db.execute("""INSERT OR IGNORE INTO image_tags(image_id, tag_id, source,
+                                                                  category)
+                                VALUES (?, ?, ?, ?)""", (image, tag_id, MANUAL_SOURCE, category))
 
     def remove_manual_tag(self, path: StrPath, tag: str) -> bool:
+        """Removes a tag added by hand. A tag below ``auto/`` is rejected instead: every
+        model's instance of it goes, and no later scan of this image adds it back."""
+        parts = split_tag_path(tag)
         with self.transaction():
             image = self.image_id(path)
-            tag_id = self._tag_id(split_tag_path(tag), create=False)
+            tag_id = self._tag_id(parts, create=False)
             if image is None or tag_id is None:
                 return False
-            deleted = self._db.execute(
-                "DELETE FROM image_tags WHERE image_id = ? AND tag_id = ? AND source = ?",
-                (image, tag_id, MANUAL_SOURCE)).rowcount
-            return deleted > 0
+            if parts[0].lower() != AUTO_ROOT:
+                return self._db.execute(
+                    "DELETE FROM image_tags WHERE image_id = ? AND tag_id = ? AND source = ?",
+                    (image, tag_id, MANUAL_SOURCE)).rowcount > 0
+            self._db.execute("DELETE FROM image_tags WHERE image_id = ? AND tag_id = ?",
+                             (image, tag_id))
+            self._db.execute("DELETE FROM tag_boxes WHERE image_id = ? AND tag_id = ?",
+                             (image, tag_id))
+            self._db.execute("INSERT OR IGNORE INTO rejections(image_id, tag_id) VALUES (?, ?)",
+                             (image, tag_id))
+            return True  # rejected from now on, whether or not a model had added it yet
+
+    def rejected_tags(self, path: StrPath) -> list[str]:
+        """Machine tags a person removed from this image."""
+        with self._snapshot():
+            image = self.image_id(path)
+            paths = self._tag_paths()
+            rows = self._db.execute("SELECT tag_id FROM rejections WHERE image_id = ?", (image,))
+            return sorted(paths[r[0]] for r in rows)
 
     # ---- queries --------------------------------------------------------------------
 
@@ -531,9 +588,15 @@ class TagStore:
             if image is None:
                 return []
             paths = self._tag_paths()
+            boxes: dict[tuple[int, str], list[tuple[float, float, float, float, float]]] = {}
+            for t, s, score, x1, y1, x2, y2 in self._db.execute(
+                    """SELECT tag_id, source, score, x1, y1, x2, y2 FROM tag_boxes
+                       WHERE image_id = ? ORDER BY score DESC""", (image,)):
+                boxes.setdefault((t, s), []).append((x1, y1, x2, y2, score))
             rows = self._db.execute("""SELECT tag_id, source, confidence, instances
                                        FROM image_tags WHERE image_id = ?""", (image,))
-            tags = [StoredTag(paths[t], s, c, n) for t, s, c, n in rows]
+            tags = [StoredTag(paths[t], s, c, n, tuple(boxes.get((t, s), ())))
+                    for t, s, c, n in rows]
         return sorted(tags, key=lambda t: (t.source == MANUAL_SOURCE, -(t.confidence or 0), t.path))
 
     def image_info(self, path: StrPath) -> dict[str, object] | None:
