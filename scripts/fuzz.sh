@@ -21,4 +21,4 @@ ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   "$BUILD/decode_fuzzer" "$BUILD/corpus" "$BUILD/seeds" -max_total_time="$SECONDS_TO_RUN" \
   -timeout=20 -rss_limit_mb=3072 -print_final_stats=1 -artifact_prefix="$BUILD/" 2>&1 \
-  | { grep -E "DONE|stat::number_of_executed_units|ERROR|SUMMARY|Test unit written|deadly" || true; }
+  | { grep -E "DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY|deadly|crash-|oom-" || true; }
