@@ -23,4 +23,7 @@ echo
 echo "autotags search horse:"
 "$AUTOTAGS" search horse --db "$DB"
 echo
+echo "autotags search animal (every label below the category, from either model):"
+"$AUTOTAGS" search animal --db "$DB"
+echo
 "$AUTOTAGS" tags --db "$DB"
