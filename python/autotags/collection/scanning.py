@@ -130,6 +130,11 @@ def fingerprint(path: str, size: int) -> str | None:
 ScanReason = Literal["new", "all", "changed", "retry", "settings"]
 
 
+def stored_threshold(threshold: float) -> float:
+    """A threshold as scans record it, and as --mode new compares it."""
+    return round(threshold, 4)
+
+
 def scan_reason(found: FoundFile, record: ScanRecord | None, mode: ScanMode,
                 retry_failed: bool, threshold: float) -> ScanReason | None:
     """Why this image needs tagging by this model now, or None when it does not."""
@@ -141,7 +146,7 @@ def scan_reason(found: FoundFile, record: ScanRecord | None, mode: ScanMode,
         return "changed"
     if record.error is not None:
         return "retry" if retry_failed else None
-    if record.settings.get("threshold") != round(threshold, 4):
+    if record.settings.get("threshold") != stored_threshold(threshold):
         return "settings"
     return None
 
@@ -404,7 +409,7 @@ def _current_state(path: str) -> FileState | None:
 
 
 def _settings_of(tagger: Tagger) -> dict[str, object]:
-    return {"accuracy": tagger.accuracy, "threshold": round(tagger.threshold, 4)}
+    return {"accuracy": tagger.accuracy, "threshold": stored_threshold(tagger.threshold)}
 
 
 def _plan(store: TagStore, choice: ModelChoice, files: list[FoundFile], mode: ScanMode,

@@ -18,7 +18,6 @@ from typing import Literal
 from ..models.catalogue import packaged_data_dir
 
 TagPaths = Literal["flat", "hierarchical"]
-TAG_PATH_STYLES: tuple[TagPaths, ...] = ("flat", "hierarchical")
 
 
 @dataclass(frozen=True)
