@@ -17,6 +17,7 @@ from .collection.store import TagStore
 from .models import install  # noqa: F401  (the module, as `autotags.install`)
 from .models.catalogue import Catalogue, CatalogueError, ModelSpec, load_catalogue
 from .models.install import InstallError
+from .outputs.xmp import XmpWriter, import_keywords
 from .tagging.results import Box, ImageTags, Tag
 from .tagging.tagger import Tagger, TaggerError
 
@@ -38,7 +39,9 @@ __all__ = [
     "TagStore",
     "Tagger",
     "TaggerError",
+    "XmpWriter",
     "__version__",
+    "import_keywords",
     "load_catalogue",
     "scan",
 ]

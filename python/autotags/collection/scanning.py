@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from .. import locations
 from ..models.catalogue import DEFAULT_ACCURACY, load_catalogue
@@ -270,6 +270,13 @@ def _follow_moves(store: TagStore, files: Sequence[FoundFile]) -> int:
 ModelChoice = str | Tagger
 
 
+class OutputWriter(Protocol):
+    """Something that copies stored tags to another program (XMP files, digiKam)."""
+
+    def write(self, store: TagStore, paths: Sequence[str]) -> None:
+        """Bring the images among `paths` whose tags changed up to date."""
+
+
 def _model_choices(model: ModelChoice | Sequence[ModelChoice] | None) -> list[ModelChoice]:
     """Catalogue names (checked now, before any work) or ready taggers."""
     catalogue = load_catalogue()
@@ -305,6 +312,7 @@ def scan(
     max_megapixels: int = DEFAULT_MAX_MEGAPIXELS,
     retry_failed: bool = False,
     progress: ProgressCallback | None = None,
+    outputs: Sequence[OutputWriter] = (),
 ) -> ScanReport:
     """Tag the images below `paths` (folders or files; one path may be given alone, and
     `~` is expanded) into the tag database `db`.
@@ -319,6 +327,8 @@ def scan(
 
     Results are committed in batches; Ctrl-C raises :class:`ScanInterrupted` after
     storing everything finished, and a later scan continues where this one stopped.
+    Each of `outputs` (e.g. ``autotags.XmpWriter``) is then given the images found, to
+    bring other programs' copies of their tags up to date, also after Ctrl-C.
     """
     if mode not in SCAN_MODES:
         raise ValueError(f"mode must be one of {SCAN_MODES}, got {mode!r}")
@@ -369,9 +379,11 @@ def scan(
         except KeyboardInterrupt:
             store.clear_in_flight([_name_of(c) for c in choices])  # not a crash
             report.interrupted = True
-            report.elapsed = time.monotonic() - started
-            raise ScanInterrupted(report) from None
-    report.elapsed = time.monotonic() - started
+        for output in outputs:
+            output.write(store, [f.path for f in found.files])
+        report.elapsed = time.monotonic() - started
+        if report.interrupted:
+            raise ScanInterrupted(report)
     return report
 
 
@@ -391,7 +403,7 @@ def _quarantine(store: TagStore, choices: list[ModelChoice],
         crashed = find_crashing_files(left[name], tagger.decoding())
         with store.transaction():
             for path, reason in crashed.items():
-                state = _current_state(path)
+                state = current_state(path)
                 if state is not None:
                     store.record_scan(path, name, state, {**settings, **_settings_of(tagger)},
                                       error=reason)
@@ -400,7 +412,7 @@ def _quarantine(store: TagStore, choices: list[ModelChoice],
         store.clear_in_flight([name])
 
 
-def _current_state(path: str) -> FileState | None:
+def current_state(path: str) -> FileState | None:
     try:
         info = os.stat(path)
     except OSError:

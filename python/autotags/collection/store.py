@@ -19,11 +19,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..vocabulary.hierarchy import contains_words, tag_path, vocabulary, words
+from ..vocabulary.hierarchy import TagPaths, contains_words, tag_path, vocabulary, words
 
 AUTO_ROOT = "auto"
 MANUAL_SOURCE = "manual"
-SCHEMA_VERSION = 4
+IMPORTED_SOURCE = "xmp"  # machine tags found in a file's metadata (another tool's)
+SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 30_000
 
 StrPath = str | os.PathLike[str]
@@ -94,6 +95,16 @@ CREATE TABLE tag_boxes (                     -- where each instance of a tag was
 );
 CREATE INDEX tag_boxes_by_image ON tag_boxes(image_id, tag_id, source);
 """,
+    5: """
+CREATE TABLE written_keywords (              -- what autotags last put into an image's file
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    target   TEXT NOT NULL,                  -- 'sidecar' or 'embed'
+    paths    TEXT NOT NULL,                  -- JSON: the tag paths written
+    owned_by_others TEXT NOT NULL,           -- JSON: flat keywords that were there before
+    up_to_date INTEGER NOT NULL DEFAULT 1,   -- 0: the image's tags changed since
+    PRIMARY KEY (image_id, target)
+);
+""",
 }
 
 
@@ -141,6 +152,21 @@ class Failure:
     path: str
     model: str
     error: str
+
+
+@dataclass(frozen=True)
+class KeywordsToWrite:
+    """An image's tags as another program should see them."""
+
+    paths: tuple[str, ...]       # manual tags and machine tags (auto/...), in the chosen style
+    rejected: frozenset[str]     # labels a person removed (untag)
+    scanned: bool = False        # a model tagged it: its tags replace other tools' auto tags
+
+
+@dataclass(frozen=True)
+class WrittenKeywords:
+    paths: tuple[str, ...]
+    owned_by_others: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -383,6 +409,7 @@ class TagStore:
                          (_encode(path), model))
         if error is not None:
             return
+        self._keywords_changed(image)
         if replace:
             self._db.execute("DELETE FROM image_tags WHERE image_id = ? AND source = ?",
                              (image, model))
@@ -480,6 +507,7 @@ class TagStore:
         with self.transaction():
             image = self._ensure_image(path)
             tag_id = self._tag_id(parts, create=True)
+            self._keywords_changed(image)
             category = None
             if parts[0].lower() == AUTO_ROOT:
                 self._db.execute("DELETE FROM rejections WHERE image_id = ? AND tag_id = ?",
@@ -501,6 +529,7 @@ class TagStore:
             tag_id = self._tag_id(parts, create=False)
             if image is None or tag_id is None:
                 return False
+            self._keywords_changed(image)
             if parts[0].lower() != AUTO_ROOT:
                 return self._db.execute(
                     "DELETE FROM image_tags WHERE image_id = ? AND tag_id = ? AND source = ?",
@@ -520,6 +549,127 @@ class TagStore:
             paths = self._tag_paths()
             rows = self._db.execute("SELECT tag_id FROM rejections WHERE image_id = ?", (image,))
             return sorted(paths[r[0]] for r in rows)
+
+    # ---- keywords in files -----------------------------------------------------------
+
+    def keywords_to_write(self, path: StrPath, style: TagPaths) -> KeywordsToWrite:
+        """The tags of an image for its file's keyword fields: machine tags in `style`
+        (see :func:`tag_path`), manual tags as they are. Machine tags read from the
+        file itself (source ``xmp``) are not written back: they are already there."""
+        with self._snapshot():
+            image = self.image_id(path)
+            if image is None:
+                return KeywordsToWrite((), frozenset())
+            paths = self._tag_paths()
+            written: list[str] = []
+            for tag_id, source, category in self._db.execute(
+                    "SELECT tag_id, source, category FROM image_tags WHERE image_id = ?",
+                    (image,)):
+                tag = paths[tag_id]
+                if tag.startswith(AUTO_ROOT + "/"):
+                    if source == IMPORTED_SOURCE:
+                        continue
+                    tag = tag_path(tag[len(AUTO_ROOT) + 1:], category, style)
+                written.append(tag)
+            rejected = frozenset(paths[r[0]].rsplit("/", 1)[-1] for r in self._db.execute(
+                "SELECT tag_id FROM rejections WHERE image_id = ?", (image,)))
+            scanned = self._db.execute("SELECT count(*) FROM scans WHERE image_id = ? "
+                                       "AND error IS NULL", (image,)).fetchone()[0] > 0
+        return KeywordsToWrite(tuple(sorted(set(written), key=str.lower)), rejected, scanned)
+
+    def _keywords_changed(self, image: int) -> None:
+        """The image's files no longer show its tags: the next scan that writes
+        keywords writes them (see :meth:`keywords_out_of_date`)."""
+        self._db.execute("UPDATE written_keywords SET up_to_date = 0 WHERE image_id = ?",
+                         (image,))
+
+    def keywords_out_of_date(self, target: str, among: Iterable[StrPath]) -> list[str]:
+        """Images among `among` whose tags changed since autotags last wrote them to
+        `target` (or were never written), in the order given."""
+        with self._snapshot():
+            stale = {r[0] for r in self._db.execute("""
+                SELECT path FROM images WHERE missing = 0 AND (
+                    id IN (SELECT image_id FROM written_keywords
+                           WHERE target = ? AND up_to_date = 0)
+                    OR (id NOT IN (SELECT image_id FROM written_keywords WHERE target = ?)
+                        AND (id IN (SELECT image_id FROM image_tags)
+                             OR id IN (SELECT image_id FROM rejections))))""",
+                                                     (target, target))}
+        return [os.fspath(p) for p in among if _encode(p) in stale]
+
+    def written_keywords(self, path: StrPath, target: str) -> WrittenKeywords | None:
+        row = self._db.execute("""
+            SELECT paths, owned_by_others FROM written_keywords
+            JOIN images ON images.id = written_keywords.image_id
+            WHERE images.path = ? AND target = ?""", (_encode(path), target)).fetchone()
+        return WrittenKeywords(tuple(json.loads(row[0])), tuple(json.loads(row[1]))) \
+            if row else None
+
+    def record_written_keywords(self, path: StrPath, target: str,
+                                written: WrittenKeywords) -> None:
+        with self.transaction():
+            image = self._ensure_image(path)
+            self._db.execute("""
+                INSERT OR REPLACE INTO written_keywords(image_id, target, paths, owned_by_others)
+                VALUES (?, ?, ?, ?)""", (image, target, json.dumps(list(written.paths)),
+                                         json.dumps(sorted(written.owned_by_others))))
+
+    def forget_imported_machine_tags(self, path: StrPath) -> None:
+        """Another tool's machine tags, read from the file, were replaced there by the
+        models' own (Replace): the store drops them too."""
+        with self.transaction():
+            self._db.execute("""DELETE FROM image_tags WHERE source = ? AND image_id =
+                                (SELECT id FROM images WHERE path = ?)""",
+                             (IMPORTED_SOURCE, _encode(path)))
+
+    def record_rewritten_file(self, path: StrPath, before: FileState, after: FileState) -> None:
+        """autotags itself rewrote the file (embedded keywords): scans that saw it as it
+        was now count for it as it is, so `--mode new` does not tag it again."""
+        with self.transaction():
+            image = self.image_id(path)
+            if image is None:
+                return
+            new = (after.size, after.mtime_ns, after.fingerprint)
+            self._db.execute("""UPDATE images SET size = ?, mtime_ns = ?, fingerprint = ?
+                                WHERE id = ? AND size = ? AND mtime_ns = ?""",
+                             (*new, image, before.size, before.mtime_ns))
+            self._db.execute("""UPDATE scans SET size = ?, mtime_ns = ?, fingerprint = ?
+                                WHERE image_id = ? AND size = ? AND mtime_ns = ?""",
+                             (*new, image, before.size, before.mtime_ns))
+
+    def import_keywords(self, path: StrPath, tags: Sequence[str]) -> int:
+        """Keywords found in an image's file: tags below ``auto/`` become machine tags of
+        source ``xmp`` (by their label, the last part), unless a person rejected them or
+        a model already gave them; the rest become manual tags. Returns how many tags
+        the image did not have yet."""
+        known = vocabulary()
+        added = 0
+        with self.transaction():
+            image = self._ensure_image(path)
+            rejected = {r[0] for r in self._db.execute(
+                "SELECT tag_id FROM rejections WHERE image_id = ?", (image,))}
+            before = {r[0] for r in self._db.execute(
+                "SELECT tag_id FROM image_tags WHERE image_id = ?", (image,))}
+            self._db.execute("DELETE FROM image_tags WHERE image_id = ? AND source = ?",
+                             (image, IMPORTED_SOURCE))
+            self._keywords_changed(image)
+            for tag in dict.fromkeys(tags):
+                parts = split_tag_path(tag)
+                source, category = MANUAL_SOURCE, None
+                if parts[0].lower() == AUTO_ROOT and len(parts) > 1:
+                    parts = [AUTO_ROOT, parts[-1]]
+                    source = IMPORTED_SOURCE
+                    entry = known.entry(known.vocabulary_of((parts[1],)), parts[1])
+                    category = entry.category if entry else None
+                tag_id = self._tag_id(parts, create=True)
+                held = self._db.execute("SELECT count(*) FROM image_tags WHERE image_id = ? "
+                                        "AND tag_id = ?", (image, tag_id)).fetchone()[0]
+                if held or tag_id in rejected:
+                    continue
+                self._db.execute("""INSERT INTO image_tags(image_id, tag_id, source, category)
+                                    VALUES (?, ?, ?, ?)""", (image, tag_id, source, category))
+                added += tag_id not in before
+        return added
 
     # ---- queries --------------------------------------------------------------------
 

@@ -1,0 +1,145 @@
+"""Stored tags into the XMP keywords photo managers read (sidecars or embedded), and
+keywords people already have in their files into the store.
+
+Only keywords below ``auto`` are autotags' own. Under Replace the auto keywords of a
+file that a model tagged are swapped for the store's; under Update they are kept and
+the store's added. Either way tags a person rejected (``untag``) leave the file, and
+manual tags (``tag-manual``) are written too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..collection.scanning import POLICIES, Policy, current_state
+from ..collection.store import Failure, KeywordsToWrite, StoreError, TagStore, WrittenKeywords
+from ..vocabulary.hierarchy import TagPaths
+from .keyword_fields import HIERARCHICAL_FIELDS, FileKeywords, leaf, merge
+from .metadata_files import (
+    SIDECAR_NAMES,
+    TARGETS,
+    MetadataError,
+    SidecarName,
+    Target,
+    read_existing_keywords,
+    read_keywords,
+    sidecar_for,
+    write_keywords,
+)
+
+log = logging.getLogger(__name__)
+
+XMP_SOURCE = "xmp"  # the model column of failures while writing files
+
+
+@dataclass
+class XmpReport:
+    written: int = 0      # files changed
+    unchanged: int = 0    # files that already showed the image's tags
+    failures: list[Failure] = field(default_factory=list)
+
+
+class XmpWriter:
+    """Writes stored tags into each image's XMP sidecar (``target="sidecar"``) or into
+    the image file itself (``"embed"``: JPEG, TIFF, DNG, PNG, WebP). Give it to
+    :func:`autotags.scan` as an output, or call :meth:`write` / :meth:`write_all`."""
+
+    def __init__(self, target: Target = "sidecar", *, sidecar_name: SidecarName = "full",
+                 tag_paths: TagPaths = "flat", policy: Policy = "replace") -> None:
+        if target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+        if sidecar_name not in SIDECAR_NAMES:
+            raise ValueError(f"sidecar_name must be one of {SIDECAR_NAMES}, got {sidecar_name!r}")
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+        self.target, self.sidecar_name = target, sidecar_name
+        self.tag_paths, self.policy = tag_paths, policy
+        self.report = XmpReport()
+
+    def write(self, store: TagStore, paths: Sequence[str]) -> None:
+        """Writes the images among `paths` whose tags changed since they were last
+        written (what a scan does)."""
+        self.write_all(store, store.keywords_out_of_date(self.target, paths))
+
+    def write_all(self, store: TagStore, paths: Sequence[str]) -> None:
+        """Writes every image of `paths` that the store knows; a file that already shows
+        its tags is left as it is."""
+        for path in paths:
+            try:
+                changed = self._write_one(store, path)
+            except (MetadataError, StoreError) as error:
+                self.report.failures.append(Failure(path, XMP_SOURCE, str(error)))
+                continue
+            if changed:
+                self.report.written += 1
+            else:
+                self.report.unchanged += 1
+
+    def _write_one(self, store: TagStore, path: str) -> bool:
+        wanted = store.keywords_to_write(path, self.tag_paths)
+        destination = sidecar_for(path, self.sidecar_name) if self.target == "sidecar" \
+            else Path(path)
+        if self.target == "sidecar" and not wanted.paths and not destination.exists():
+            return False  # nothing to say: no empty sidecars
+        previous = store.written_keywords(path, self.target)
+        existing, opened = read_keywords(destination, self.target)
+        replacing = self.policy == "replace" and wanted.scanned
+        result = merge(existing, wanted.paths, self._removal(wanted, previous, replacing),
+                       previous.owned_by_others if previous else ())
+        changed = not _same(result.keywords, existing)
+        if changed:
+            before = current_state(path)
+            write_keywords(destination, opened, result.keywords)
+            after = current_state(path)
+            if self.target == "embed" and before and after:
+                store.record_rewritten_file(path, before, after)
+        if replacing:
+            store.forget_imported_machine_tags(path)
+        store.record_written_keywords(path, self.target,
+                                      WrittenKeywords(wanted.paths, tuple(result.owned_by_others)))
+        return changed
+
+    @staticmethod
+    def _removal(wanted: KeywordsToWrite, previous: WrittenKeywords | None,
+                 replacing: bool) -> Callable[[str], bool]:
+        keep = set(wanted.paths)
+        if replacing:
+            return lambda path: path not in keep
+        ours_before = set(previous.paths) if previous else set()
+        return lambda path: path not in keep and (
+            path in ours_before or leaf(path) in wanted.rejected)
+
+
+def _same(first: FileKeywords, second: FileKeywords) -> bool:
+    return (first.subject == second.subject and first.iptc == second.iptc and all(
+        first.hierarchical.get(h.key, ()) == second.hierarchical.get(h.key, ())
+        for h in HIERARCHICAL_FIELDS))
+
+
+@dataclass
+class ImportReport:
+    files: int = 0          # images whose files had keywords
+    tags_added: int = 0     # tags the store did not have yet
+    failures: list[Failure] = field(default_factory=list)
+
+
+def import_keywords(store: TagStore, paths: Sequence[str]) -> ImportReport:
+    """Reads the keywords of each image's sidecar (else its embedded XMP or IPTC) into
+    the store: paths from the hierarchical fields, else the flat names; keywords below
+    ``auto`` as machine tags of source ``xmp``, the rest as manual tags."""
+    report = ImportReport()
+    for path in paths:
+        try:
+            keywords = read_existing_keywords(path).paths()
+            if keywords:
+                report.tags_added += store.import_keywords(path, keywords)
+                report.files += 1
+        except (MetadataError, StoreError) as error:
+            report.failures.append(Failure(path, XMP_SOURCE, str(error)))
+        except OSError as error:
+            report.failures.append(Failure(path, XMP_SOURCE, f"{path}: {error.strerror}"))
+    log.debug("imported keywords of %d files", report.files)
+    return report
