@@ -18,8 +18,9 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 SYSTEM_PACKAGES=(g++ pkg-config libvips-dev python3-venv python3-dev darknet)
 # The tests also make images with libvips' tools, fuzz with clang's libFuzzer, check the
 # vocabulary against WordNet and search real fruit photos from OpenCV's examples.
+# exiftool reads back the XMP autotags writes; rawtran-doc ships a real Canon CR2.
 (( WITH_TESTS )) && SYSTEM_PACKAGES+=(libvips-tools clang libclang-rt-14-dev wordnet-base
-                                      opencv-doc)
+                                      opencv-doc libimage-exiftool-perl rawtran-doc)
 
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do
@@ -58,7 +59,8 @@ if (( WITH_TESTS )); then
 fi
 
 say "building and installing autotags"
-target="$ROOT"
-(( WITH_TESTS )) && target="$ROOT[test]"
+# Extras: xmp (python-exiv2, for XMP sidecars and embedded keywords).
+target="$ROOT[xmp]"
+(( WITH_TESTS )) && target="$ROOT[xmp,test]"
 "${PIP[@]}" install --no-build-isolation "$target"
 say "autotags is installed in $VENV (activate it with: source $VENV/bin/activate)"

@@ -17,7 +17,8 @@ from ..models.adding import AddModelError
 from ..models.catalogue import CatalogueError
 from ..models.install import InstallError
 from ..models.runtime import TaggerError
-from . import collection, models, tagging
+from ..outputs.metadata_files import MissingLibraryError
+from . import collection, models, tagging, xmp
 from .options import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, EXIT_SETUP_FAILED
 
 log = logging.getLogger("autotags")
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="print only results and errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    for module in (tagging, collection, models):
+    for module in (tagging, collection, xmp, models):
         module.add_commands(commands)
     return parser
 
@@ -64,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         limit_cores(args.threads)
     handler: Callable[[argparse.Namespace], int] = args.handler
     setup_errors = (CatalogueError, InstallError, TaggerError, StoreError, ScanBusyError,
-                    AddModelError, RuntimeError, OSError, ValueError)
+                    AddModelError, MissingLibraryError, RuntimeError, OSError, ValueError)
     try:
         return handler(args)
     except KeyboardInterrupt:

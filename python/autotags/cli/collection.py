@@ -13,7 +13,7 @@ import time
 
 from .. import locations
 from ..collection.scanning import POLICIES, SCAN_MODES, ScanInterrupted, ScanReport, scan
-from ..collection.store import TagStore
+from ..outputs.xmp import XmpWriter
 from ..tagging.results import without_path
 from .options import (
     DB_HELP,
@@ -22,26 +22,21 @@ from .options import (
     EXIT_OK,
     EXIT_SOME_FILES_FAILED,
     add_engine_options,
+    open_store,
     score_fraction,
 )
 from .progress_bar import ProgressBar
+from .xmp import add_xmp_options, print_xmp_report, xmp_writer
 
 log = logging.getLogger("autotags")
 
 
-def _open_store(args: argparse.Namespace, *, write: bool = False,
-                create: bool = False) -> TagStore:
-    """Queries open the database read-only; only tag-manual may create it."""
-    if not write:
-        return TagStore(args.db or locations.default_database(), read_only=True)
-    return TagStore(args.db or locations.default_database(make_folder=create), create=create)
-
-
-def _print_report(report: ScanReport, as_json: bool) -> None:
+def _print_report(report: ScanReport, as_json: bool, writer: XmpWriter | None) -> None:
     if as_json:
+        xmp = {"xmp": dataclasses.asdict(writer.report)} if writer else {}
         print(json.dumps({**dataclasses.asdict(report),
                           "tagging_seconds": round(report.tagging_seconds, 3),
-                          "images_per_second": round(report.images_per_second, 2)}))
+                          "images_per_second": round(report.images_per_second, 2), **xmp}))
         return
     moves = "".join(f", {count} {what}" for count, what in (
         (report.moved, "moved or renamed (tags kept)"), (report.back, "found again"))
@@ -64,6 +59,8 @@ def _print_report(report: ScanReport, as_json: bool) -> None:
         for failure in report.failures:
             model = f" [{failure.model}]" if failure.model else ""
             print(f"  {failure.path}{model}: {without_path(failure.error, failure.path)}")
+    if writer:
+        print_xmp_report(writer)
 
 
 def _resume_hint(mode: str) -> str:
@@ -77,6 +74,7 @@ def _resume_hint(mode: str) -> str:
 def cmd_scan(args: argparse.Namespace) -> int:
     models = args.model
     database = args.db or locations.default_database()
+    writer = xmp_writer(args)
     bar = ProgressBar() if sys.stderr.isatty() and not args.quiet and not args.json else None
     # A polite `kill` stops the scan like Ctrl-C does: finished work is committed.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -84,7 +82,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         report = scan(args.paths, db=args.db, model=models, mode=args.mode, policy=args.policy,
                       accuracy=args.accuracy, device=args.device, threads=args.threads,
                       precision=args.precision, max_megapixels=args.max_megapixels,
-                      retry_failed=args.retry_failed, progress=bar)
+                      retry_failed=args.retry_failed, progress=bar,
+                      outputs=[writer] if writer else [])
     except ScanInterrupted as interrupted:
         if bar:
             bar.finish()
@@ -93,12 +92,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     if bar:
         bar.finish()
-    _print_report(report, args.json)
-    return EXIT_SOME_FILES_FAILED if report.failures else EXIT_OK
+    _print_report(report, args.json, writer)
+    failed = report.failures or (writer and writer.report.failures)
+    return EXIT_SOME_FILES_FAILED if failed else EXIT_OK
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    with _open_store(args) as store:
+    with open_store(args) as store:
         paths = store.search(args.terms, match_any=args.any, min_score=args.min_score,
                              include_missing=args.include_missing)
     for path in paths:
@@ -110,7 +110,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    with _open_store(args) as store:
+    with open_store(args) as store:
         info = store.image_info(args.path)
         tags = store.tags_of(args.path)
         rejected = store.rejected_tags(args.path)
@@ -141,7 +141,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_tags(args: argparse.Namespace) -> int:
-    with _open_store(args) as store:
+    with open_store(args) as store:
         tree = store.tag_tree()
     if args.json:
         for node in tree:
@@ -155,13 +155,13 @@ def cmd_tags(args: argparse.Namespace) -> int:
 def cmd_tag_manual(args: argparse.Namespace) -> int:
     if not os.path.exists(args.path):
         log.warning("%s does not exist; tagging it anyway", args.path)
-    with _open_store(args, write=True, create=True) as store:
+    with open_store(args, write=True, create=True) as store:
         store.add_manual_tag(args.path, args.tag)
     return EXIT_OK
 
 
 def cmd_untag(args: argparse.Namespace) -> int:
-    with _open_store(args, write=True) as store:
+    with open_store(args, write=True) as store:
         removed = store.remove_manual_tag(args.path, args.tag)
     if not removed:
         log.error("error: %s has no tag %r", args.path, args.tag)
@@ -200,6 +200,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                           help="try again the files that failed before even if unchanged")
     scanning.add_argument("--json", action="store_true",
                           help="print the summary as one JSON object")
+    add_xmp_options(scanning)
     scanning.set_defaults(handler=cmd_scan)
 
     searching = commands.add_parser(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import re
 
+from .. import locations
+from ..collection.store import TagStore
 from ..models.catalogue import DEFAULT_ACCURACY, MAX_ACCURACY, MIN_ACCURACY, load_catalogue
 
 EXIT_OK = 0
@@ -29,6 +31,13 @@ EXIT_CODES_HELP = """exit status:
 DB_HELP = ("tag database file (default: $AUTOTAGS_DB, else "
            "$XDG_DATA_HOME/autotags/tags.sqlite3, i.e. ~/.local/share/autotags/tags.sqlite3)")
 
+
+def open_store(args: argparse.Namespace, *, write: bool = False,
+               create: bool = False) -> TagStore:
+    """Queries open the database read-only; only commands that add tags create it."""
+    if not write:
+        return TagStore(args.db or locations.default_database(), read_only=True)
+    return TagStore(args.db or locations.default_database(make_folder=create), create=create)
 
 
 def accuracy_level(text: str) -> int:
