@@ -605,22 +605,20 @@ class TagStore:
         return WrittenKeywords(tuple(json.loads(row[0])), tuple(json.loads(row[1]))) \
             if row else None
 
-    def record_written_keywords(self, path: StrPath, target: str,
-                                written: WrittenKeywords) -> None:
+    def record_written_keywords(self, path: StrPath, target: str, written: WrittenKeywords,
+                                *, replaced_imported: bool = False) -> None:
+        """The file now shows the image's tags. ``replaced_imported``: another tool's
+        machine tags, read from the file, were replaced there by the models' own
+        (Replace), so the store drops them too."""
         with self.transaction():
             image = self._ensure_image(path)
+            if replaced_imported:
+                self._db.execute("DELETE FROM image_tags WHERE image_id = ? AND source = ?",
+                                 (image, IMPORTED_SOURCE))
             self._db.execute("""
                 INSERT OR REPLACE INTO written_keywords(image_id, target, paths, owned_by_others)
                 VALUES (?, ?, ?, ?)""", (image, target, json.dumps(list(written.paths)),
                                          json.dumps(sorted(written.owned_by_others))))
-
-    def forget_imported_machine_tags(self, path: StrPath) -> None:
-        """Another tool's machine tags, read from the file, were replaced there by the
-        models' own (Replace): the store drops them too."""
-        with self.transaction():
-            self._db.execute("""DELETE FROM image_tags WHERE source = ? AND image_id =
-                                (SELECT id FROM images WHERE path = ?)""",
-                             (IMPORTED_SOURCE, _encode(path)))
 
     def record_rewritten_file(self, path: StrPath, before: FileState, after: FileState) -> None:
         """autotags itself rewrote the file (embedded keywords): scans that saw it as it

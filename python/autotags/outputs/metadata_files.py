@@ -10,6 +10,7 @@ unchanged in meaning (other namespaces, darktable's history, ratings, labels).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import tempfile
@@ -63,14 +64,13 @@ def sidecar_for(image: str, naming: SidecarName = "full") -> Path:
     path = Path(image)
     full = [path.with_name(path.name + ext) for ext in (".xmp", ".XMP")]
     base = [path.with_suffix(ext) for ext in (".xmp", ".XMP")]
-    unshared = not _shares_base_name(path)
-    candidates = full + (base if unshared else [])
-    if naming == "base":
-        candidates = (base if unshared else []) + full
-    existing = next((c for c in candidates if c.is_file()), None)
-    if existing is not None:
-        return existing
-    return base[0] if naming == "base" else full[0]
+    existing_full = next((c for c in full if c.is_file()), None)
+    if naming == "full" and existing_full:
+        return existing_full
+    existing_base = next((c for c in base if c.is_file()), None)
+    if (existing_base or naming == "base") and not _shares_base_name(path):
+        return existing_base or base[0]
+    return existing_full or full[0]
 
 
 def _shares_base_name(path: Path) -> bool:
@@ -264,23 +264,16 @@ def replace_atomically(path: Path, content: bytes) -> None:
                 with contextlib.suppress(OSError):  # only root may give files away
                     os.fchown(out.fileno(), old.st_uid, old.st_gid)
             os.fsync(out.fileno())
+        # Flushed before the rename: after a crash the name holds the old bytes or
+        # the new ones, never a file whose data had not reached the disk.
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-    _sync_folder(path.parent)
 
 
-def _sync_folder(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-
-
+@functools.cache
 def _umask() -> int:
     """The process's umask, read without changing it (os.umask would, for a moment,
     for every thread)."""

@@ -91,15 +91,15 @@ class XmpWriter:
                        previous.owned_by_others if previous else ())
         changed = not _same(result.keywords, existing)
         if changed:
-            before = current_state(path)
+            embedding = self.target == "embed"
+            before = current_state(path) if embedding else None
             write_keywords(destination, opened, result.keywords)
-            after = current_state(path)
-            if self.target == "embed" and before and after:
+            after = current_state(path) if embedding else None
+            if before and after:
                 store.record_rewritten_file(path, before, after)
-        if replacing:
-            store.forget_imported_machine_tags(path)
-        store.record_written_keywords(path, self.target,
-                                      WrittenKeywords(wanted.paths, tuple(result.owned_by_others)))
+        store.record_written_keywords(
+            path, self.target, WrittenKeywords(wanted.paths, tuple(result.owned_by_others)),
+            replaced_imported=replacing)
         return changed
 
     @staticmethod
