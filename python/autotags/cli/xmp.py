@@ -57,8 +57,9 @@ def xmp_writer(args: argparse.Namespace) -> XmpWriter | None:
 def print_xmp_report(writer: XmpWriter) -> None:
     report: XmpReport = writer.report
     kind = "sidecars" if writer.target == "sidecar" else "image files"
-    print(f"xmp: {report.written} {kind} written, {report.unchanged} already up to date, "
-          f"{len(report.failures)} failed")
+    untagged = f", {report.without_tags} images without tags" if report.without_tags else ""
+    print(f"xmp: {report.written} {kind} written, {report.unchanged} already up to date"
+          f"{untagged}, {len(report.failures)} failed")
     print_failures(report.failures)
 
 

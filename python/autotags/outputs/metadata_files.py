@@ -120,11 +120,13 @@ def read_keywords(path: Path, target: Target) -> tuple[FileKeywords, OpenedFile 
         raise MetadataError(f"{path}: the {kind} cannot be read ({_reason(error)}); "
                             "it was left as it was") from None
     kind = _type_name(exiv2, image.imageType())
+    label = _TYPE_LABELS.get(kind, kind.upper())
     if target == "sidecar" and kind != "xmp":
-        raise MetadataError(f"{path}: not an XMP sidecar (it is {kind}); it was left as it was")
+        raise MetadataError(f"{path}: not an XMP sidecar (it holds {label} data); it was "
+                            "left as it was")
     if target == "embed" and kind not in _EMBEDDABLE:
-        raise MetadataError(f"{path}: keywords are not embedded in {kind.upper()} files; "
-                            "use --xmp sidecar")
+        raise MetadataError(f"{path}: autotags does not embed keywords in {label} files, "
+                            "which exiv2 cannot rewrite safely; use --xmp sidecar")
     has_iptc = target == "embed" and _EMBEDDABLE[kind]
     return _keywords_of(exiv2, image, has_iptc), OpenedFile(image, data, has_iptc)
 
@@ -147,10 +149,14 @@ def read_existing_keywords(image: str) -> FileKeywords:
 
 
 def _type_name(exiv2: Any, image_type: int) -> str:
-    for name in ("xmp", "jpeg", "tiff", "dng", "png", "webp", "cr2", "nef", "arw", "bmff"):
-        if image_type == getattr(exiv2.ImageType, name):
-            return name
-    return "this kind of"
+    """exiv2's name of a file type ('jpeg', 'cr2', 'bmff'), or 'other'."""
+    try:
+        return str(exiv2.ImageType(image_type).name)
+    except ValueError:
+        return "other"
+
+
+_TYPE_LABELS = {"bmff": "HEIF/AVIF/CR3", "other": "such"}
 
 
 def _reason(error: Exception) -> str:

@@ -39,6 +39,7 @@ XMP_SOURCE = "xmp"  # the model column of failures while writing files
 class XmpReport:
     written: int = 0      # files changed
     unchanged: int = 0    # files that already showed the image's tags
+    without_tags: int = 0  # images with no tags and no sidecar: nothing to write
     failures: list[Failure] = field(default_factory=list)
 
 
@@ -69,21 +70,19 @@ class XmpWriter:
         its tags is left as it is."""
         for path in paths:
             try:
-                changed = self._write_one(store, path)
+                outcome = self._write_one(store, path)
             except (MetadataError, StoreError) as error:
                 self.report.failures.append(Failure(path, XMP_SOURCE, str(error)))
                 continue
-            if changed:
-                self.report.written += 1
-            else:
-                self.report.unchanged += 1
+            setattr(self.report, outcome, getattr(self.report, outcome) + 1)
 
-    def _write_one(self, store: TagStore, path: str) -> bool:
+    def _write_one(self, store: TagStore, path: str) -> str:
+        """Brings one file up to date; says which count of the report it adds to."""
         wanted = store.keywords_to_write(path, self.tag_paths)
         destination = sidecar_for(path, self.sidecar_name) if self.target == "sidecar" \
             else Path(path)
         if self.target == "sidecar" and not wanted.paths and not destination.exists():
-            return False  # nothing to say: no empty sidecars
+            return "without_tags"  # no empty sidecars
         previous = store.written_keywords(path, self.target)
         existing, opened = read_keywords(destination, self.target)
         replacing = self.policy == "replace" and wanted.scanned
@@ -100,7 +99,7 @@ class XmpWriter:
         store.record_written_keywords(
             path, self.target, WrittenKeywords(wanted.paths, tuple(result.owned_by_others)),
             replaced_imported=replacing)
-        return changed
+        return "written" if changed else "unchanged"
 
     @staticmethod
     def _removal(wanted: KeywordsToWrite, previous: WrittenKeywords | None,
