@@ -18,9 +18,11 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 SYSTEM_PACKAGES=(g++ pkg-config libvips-dev python3-venv python3-dev darknet)
 # The tests also make images with libvips' tools, fuzz with clang's libFuzzer, check the
 # vocabulary against WordNet and search real fruit photos from OpenCV's examples.
-# exiftool reads back the XMP autotags writes; rawtran-doc ships a real Canon CR2.
+# exiftool reads back the XMP autotags writes; rawtran-doc ships a real Canon CR2;
+# digikam-data has digiKam's database schema (dbconfig.xml).
 (( WITH_TESTS )) && SYSTEM_PACKAGES+=(libvips-tools clang libclang-rt-14-dev wordnet-base
-                                      opencv-doc libimage-exiftool-perl rawtran-doc)
+                                      opencv-doc libimage-exiftool-perl rawtran-doc
+                                      digikam-data)
 
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do

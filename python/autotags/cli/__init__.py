@@ -18,8 +18,8 @@ from ..models.catalogue import CatalogueError
 from ..models.install import InstallError
 from ..models.runtime import TaggerError
 from ..outputs.metadata_files import MissingLibraryError
-from . import collection, models, tagging, xmp
-from .options import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, EXIT_SETUP_FAILED
+from . import collection, digikam, models, tagging, xmp
+from .options import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, EXIT_SETUP_FAILED, HelpFormatter
 
 log = logging.getLogger("autotags")
 
@@ -29,13 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="autotags",
         description="Auto-tag photos with neural networks: find the objects in each image "
                     "so that a collection can be searched for 'cat', 'bicycle' or 'cup'.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXIT_CODES_HELP, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"autotags {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="print debugging details")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only results and errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    for module in (tagging, collection, xmp, models):
+    for module in (tagging, collection, xmp, digikam, models):
         module.add_commands(commands)
     return parser
 

@@ -12,8 +12,14 @@ import sys
 import time
 
 from .. import locations
-from ..collection.scanning import POLICIES, SCAN_MODES, ScanInterrupted, ScanReport, scan
-from ..outputs.xmp import XmpWriter
+from ..collection.scanning import (
+    POLICIES,
+    SCAN_MODES,
+    OutputWriter,
+    ScanInterrupted,
+    ScanReport,
+    scan,
+)
 from ..tagging.results import without_path
 from .options import (
     DB_HELP,
@@ -21,6 +27,7 @@ from .options import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FILES_FAILED,
+    HelpFormatter,
     add_engine_options,
     open_store,
     score_fraction,
@@ -31,12 +38,14 @@ from .xmp import add_xmp_options, print_xmp_report, xmp_writer
 log = logging.getLogger("autotags")
 
 
-def _print_report(report: ScanReport, as_json: bool, writer: XmpWriter | None) -> None:
+def print_scan_report(report: ScanReport, as_json: bool,
+                      extras: dict[str, object] | None = None) -> None:
+    """The summary of a scan; `extras` are the outputs' reports, added to the JSON."""
     if as_json:
-        xmp = {"xmp": dataclasses.asdict(writer.report)} if writer else {}
         print(json.dumps({**dataclasses.asdict(report),
                           "tagging_seconds": round(report.tagging_seconds, 3),
-                          "images_per_second": round(report.images_per_second, 2), **xmp}))
+                          "images_per_second": round(report.images_per_second, 2),
+                          **(extras or {})}, default=str))
         return
     moves = "".join(f", {count} {what}" for count, what in (
         (report.moved, "moved or renamed (tags kept)"), (report.back, "found again"))
@@ -59,8 +68,6 @@ def _print_report(report: ScanReport, as_json: bool, writer: XmpWriter | None) -
         for failure in report.failures:
             model = f" [{failure.model}]" if failure.model else ""
             print(f"  {failure.path}{model}: {without_path(failure.error, failure.path)}")
-    if writer:
-        print_xmp_report(writer)
 
 
 def _resume_hint(mode: str) -> str:
@@ -71,28 +78,36 @@ def _resume_hint(mode: str) -> str:
             "another accuracy (with --mode all it starts over)")
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
-    models = args.model
-    database = args.db or locations.default_database()
-    writer = xmp_writer(args)
+def run_scan(args: argparse.Namespace, paths: list[str],
+             outputs: list[OutputWriter]) -> ScanReport | None:
+    """A scan with the command line's scan options and a progress bar on a terminal;
+    None when it was interrupted (and the user was told how to continue)."""
     bar = ProgressBar() if sys.stderr.isatty() and not args.quiet and not args.json else None
     # A polite `kill` stops the scan like Ctrl-C does: finished work is committed.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        report = scan(args.paths, db=args.db, model=models, mode=args.mode, policy=args.policy,
-                      accuracy=args.accuracy, device=args.device, threads=args.threads,
-                      precision=args.precision, max_megapixels=args.max_megapixels,
-                      retry_failed=args.retry_failed, progress=bar,
-                      outputs=[writer] if writer else [])
+        return scan(paths, db=args.db, model=args.model, mode=args.mode, policy=args.policy,
+                    accuracy=args.accuracy, device=args.device, threads=args.threads,
+                    precision=args.precision, max_megapixels=args.max_megapixels,
+                    retry_failed=args.retry_failed, progress=bar, outputs=outputs)
     except ScanInterrupted as interrupted:
+        log.warning("interrupted: %d images stored in %s; %s", interrupted.report.images_stored,
+                    args.db or locations.default_database(), _resume_hint(args.mode))
+        return None
+    finally:
         if bar:
             bar.finish()
-        log.warning("interrupted: %d images stored in %s; %s", interrupted.report.images_stored,
-                    database, _resume_hint(args.mode))
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    writer = xmp_writer(args)
+    report = run_scan(args, args.paths, [writer] if writer else [])
+    if report is None:
         return EXIT_INTERRUPTED
-    if bar:
-        bar.finish()
-    _print_report(report, args.json, writer)
+    print_scan_report(report, args.json,
+                      {"xmp": dataclasses.asdict(writer.report)} if writer else None)
+    if writer and not args.json:
+        print_xmp_report(writer)
     failed = report.failures or (writer and writer.report.failures)
     return EXIT_SOME_FILES_FAILED if failed else EXIT_OK
 
@@ -168,6 +183,29 @@ def cmd_untag(args: argparse.Namespace) -> int:
     return EXIT_OK if removed else EXIT_SOME_FILES_FAILED
 
 
+def add_scan_options(parser: argparse.ArgumentParser) -> None:
+    """What every command that scans takes: database, models, mode, policy, ..."""
+    parser.add_argument("--db", metavar="FILE", help=DB_HELP)
+    add_engine_options(parser, several_models=True)
+    parser.add_argument(
+        "--mode", choices=SCAN_MODES, default="new",
+        help="new: only images this model has not tagged yet, that changed since (size or "
+             "modification time) or that it tagged at another --accuracy, so a rescan of an "
+             "unchanged collection does no work; all: tag everything again "
+             "(default: %(default)s)")
+    parser.add_argument(
+        "--policy", choices=POLICIES, default="replace",
+        help="replace: drop the auto tags this model gave an image before and store the new "
+             "ones, so tags follow the current model and settings instead of piling up; this "
+             "is the default, as in digiKam. update: keep earlier auto tags and add new ones. "
+             "Manual tags and other models' tags are never touched either way "
+             "(default: %(default)s)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="try again the files that failed before even if unchanged")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary as one JSON object")
+
+
 def add_commands(commands: argparse._SubParsersAction) -> None:
     scanning = commands.add_parser(
         "scan", help="tag a photo collection into the tag database",
@@ -179,27 +217,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                     "Results are committed every few seconds: Ctrl-C or a crash loses at "
                     "most the last moments, and running the same command again continues.",
         epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=HelpFormatter)
     scanning.add_argument("paths", nargs="+", metavar="PATH", help="folders or image files")
-    scanning.add_argument("--db", metavar="FILE", help=DB_HELP)
-    add_engine_options(scanning, several_models=True)
-    scanning.add_argument(
-        "--mode", choices=SCAN_MODES, default="new",
-        help="new: only images this model has not tagged yet, that changed since (size or "
-             "modification time) or that it tagged at another --accuracy, so a rescan of an "
-             "unchanged collection does no work; all: tag everything again "
-             "(default: %(default)s)")
-    scanning.add_argument(
-        "--policy", choices=POLICIES, default="replace",
-        help="replace: drop the auto tags this model gave an image before and store the new "
-             "ones, so tags follow the current model and settings instead of piling up; this "
-             "is the default, as in digiKam. update: keep earlier auto tags and add new ones. "
-             "Manual tags and other models' tags are never touched either way "
-             "(default: %(default)s)")
-    scanning.add_argument("--retry-failed", action="store_true",
-                          help="try again the files that failed before even if unchanged")
-    scanning.add_argument("--json", action="store_true",
-                          help="print the summary as one JSON object")
+    add_scan_options(scanning)
     add_xmp_options(scanning)
     scanning.set_defaults(handler=cmd_scan)
 

@@ -28,6 +28,15 @@ EXIT_CODES_HELP = """exit status:
   130  interrupted with Ctrl-C (a scan keeps everything finished before)"""
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Descriptions wrapped to the terminal's width; the exit-status table kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("exit status:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
 DB_HELP = ("tag database file (default: $AUTOTAGS_DB, else "
            "$XDG_DATA_HOME/autotags/tags.sqlite3, i.e. ~/.local/share/autotags/tags.sqlite3)")
 

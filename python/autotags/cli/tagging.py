@@ -13,6 +13,7 @@ from .options import (
     EXIT_CODES_HELP,
     EXIT_OK,
     EXIT_SOME_FILES_FAILED,
+    HelpFormatter,
     add_engine_options,
     positive_int,
 )
@@ -109,7 +110,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         description="Tag image files and print what each contains. The model is installed "
                     "on first use. Files that cannot be read are reported one by one and the "
                     "others are still tagged. Folders are not searched: use `autotags scan`.",
-        epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXIT_CODES_HELP, formatter_class=HelpFormatter)
     tag.add_argument("paths", nargs="+", metavar="PATH", help="image files (JPEG, PNG, TIFF, "
                      "WebP, GIF, HEIC/AVIF, JPEG XL, ... whatever libvips reads)")
     add_engine_options(tag, several_models=True)

@@ -1,0 +1,153 @@
+"""`autotags digikam scan|sync`: tag a digiKam collection straight into digiKam's database."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sqlite3
+from pathlib import Path
+
+from ..outputs.digikam import DigikamWriter
+from ..outputs.digikam_database import (
+    DigikamDatabase,
+    DigikamError,
+    digikam_config,
+    find_database,
+)
+from .collection import add_scan_options, print_scan_report, run_scan
+from .options import (
+    DB_HELP,
+    EXIT_CODES_HELP,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FILES_FAILED,
+    HelpFormatter,
+)
+from .options import open_store as open_tag_store
+from .xmp import add_tag_paths_option
+
+log = logging.getLogger("autotags")
+
+
+def _open_digikam(args: argparse.Namespace) -> tuple[DigikamDatabase, dict[str, int]]:
+    """digiKam's database, checked, and its reachable images (path -> digiKam's id)."""
+    path = Path(args.digikam_db) if args.digikam_db else find_database()
+    database = DigikamDatabase(path, force=args.force)
+    try:
+        collection = database.collection()
+    except sqlite3.Error as error:
+        database.close()
+        raise DigikamError(f"{path}: cannot read digiKam's albums ({error})") from None
+    for root in collection.unmounted:
+        log.warning("skipped the album root %s: it is not mounted (its images are kept as "
+                    "they are)", root)
+    log.info("digiKam's database %s: %d images", database.path, len(collection.images))
+    return database, {image.path: image.id for image in collection.images}
+
+
+def _writer(args: argparse.Namespace, database: DigikamDatabase,
+            images: dict[str, int]) -> DigikamWriter:
+    return DigikamWriter(database, images, tag_paths=args.tag_paths, policy=args.policy,
+                         dry_run=args.dry_run)
+
+
+def _print_changes(writer: DigikamWriter) -> None:
+    report, changes = writer.report, writer.report.changes
+    verb = "would change" if writer.dry_run else "changed"
+    print(f"digikam: {changes.images_changed} images {verb} ({changes.links_added} tags "
+          f"added, {changes.links_removed} removed) of {report.images_written} written")
+    for path in changes.tags_created:
+        print(f"  {'would create' if writer.dry_run else 'created'} tag {path}")
+    if report.backup:
+        print(f"  backup of the database before writing: {report.backup}")
+    if report.integrity is not None:
+        print(f"  integrity check: {report.integrity}")
+
+
+def _outcome(writer: DigikamWriter) -> int:
+    if writer.report.integrity not in (None, "ok"):
+        log.error("error: digiKam's database fails its integrity check; the backup %s holds "
+                  "it as it was", writer.report.backup)
+        return EXIT_SOME_FILES_FAILED
+    return EXIT_OK
+
+
+def cmd_digikam_scan(args: argparse.Namespace) -> int:
+    database, images = _open_digikam(args)
+    with database:
+        if not images:
+            log.warning("digiKam's collection has no reachable images")
+            return EXIT_OK
+        writer = _writer(args, database, images)
+        report = run_scan(args, sorted(images), [writer])
+        if report is None:
+            return EXIT_INTERRUPTED
+        print_scan_report(report, args.json, {"digikam": dataclasses.asdict(writer.report)})
+        if not args.json:
+            _print_changes(writer)
+        outcome = _outcome(writer)
+    if outcome == EXIT_OK and report.failures:
+        return EXIT_SOME_FILES_FAILED
+    return outcome
+
+
+def cmd_digikam_sync(args: argparse.Namespace) -> int:
+    database, images = _open_digikam(args)
+    with database, open_tag_store(args, write=True) as store:
+        writer = _writer(args, database, images)
+        writer.write_all(store, sorted(images))
+    _print_changes(writer)
+    return _outcome(writer)
+
+
+def _add_digikam_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--digikam-db", metavar="FILE",
+        help=f"digiKam's core database, digikam4.db (default: the one named in "
+             f"{digikam_config()}, group [Database Settings])")
+    add_tag_paths_option(parser)
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print what would change in digiKam's database, change nothing "
+                             "there")
+    parser.add_argument("--force", action="store_true",
+                        help="write even while digiKam is running (it keeps tags in memory "
+                             "and may overwrite or miss the changes: not recommended)")
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    digikam = commands.add_parser(
+        "digikam", help="tag a digiKam collection into digiKam's own database",
+        description="Write machine tags into digiKam's database exactly as digiKam's "
+                    "Auto-Tags Assignment does: below the top-level tag 'auto', linked to "
+                    "the images. Tags outside 'auto' and digiKam's internal tags are never "
+                    "touched. digiKam must be closed. The database is checked first (an "
+                    "unknown or newer schema is refused untouched), copied to a backup "
+                    "before the first change, written in transactions and checked after.")
+    actions = digikam.add_subparsers(dest="digikam_command", metavar="ACTION", required=True)
+
+    scanning = actions.add_parser(
+        "scan", help="tag the collection's images, then write their tags into digiKam",
+        description="Tag the visible images of every mounted album root of digiKam's "
+                    "collection into autotags' tag database (as `autotags scan` does, with "
+                    "the same options), then write their machine tags into digiKam's "
+                    "database. Album roots that are not mounted are reported and skipped. "
+                    "--dry-run still tags into autotags' database, but only prints what "
+                    "would change in digiKam's.",
+        epilog=EXIT_CODES_HELP, formatter_class=HelpFormatter)
+    add_scan_options(scanning)
+    _add_digikam_options(scanning)
+    scanning.set_defaults(handler=cmd_digikam_scan)
+
+    syncing = actions.add_parser(
+        "sync", help="write the tags autotags already holds into digiKam, without inference",
+        description="Write the machine tags autotags' tag database holds for the images of "
+                    "digiKam's collection into digiKam's database.",
+        epilog=EXIT_CODES_HELP, formatter_class=HelpFormatter)
+    syncing.add_argument("--db", metavar="FILE", help=DB_HELP)
+    syncing.add_argument("--policy", choices=("replace", "update"), default="replace",
+                         help="replace: an image's tags below 'auto' in digiKam become the "
+                              "stored ones; update: keep those already there and add "
+                              "(default: %(default)s)")
+    _add_digikam_options(syncing)
+    syncing.set_defaults(handler=cmd_digikam_sync)

@@ -1,0 +1,307 @@
+"""digiKam's core database (``digikam4.db``, SQLite): finding it, checking it is one this
+code understands, mapping its images to files, and putting tags in as digiKam would.
+
+digiKam keeps a closure table of its tag tree (``TagsTree``) with SQLite triggers on
+``Tags``; a writer only inserts ``Tags(pid, name)`` level by level (``pid = 0`` at the top)
+and ``ImageTags`` rows, and leaves ``TagsTree`` to the triggers. Machine tags are those
+with the top-level tag ``auto`` among their ancestors; nothing else is touched, least of
+all digiKam's internal tags (``_Digikam_Internal_Tags_``, TagProperty ``internalTag``).
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import os
+import sqlite3
+import time
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+AUTO_ROOT = "auto"
+CORE_DATABASE_FILE = "digikam4.db"
+NEWEST_KNOWN_VERSION = 17  # digiKam 9.2: 16 added AlbumRoots.caseSensitivity, 17 a time zone
+OLDEST_KNOWN_VERSION = 8
+BUSY_TIMEOUT_SECONDS = 10.0
+VISIBLE, IMAGE = 1, 1  # Images.status and Images.category
+# Tables and columns this code reads or writes; a database lacking any is refused.
+REQUIRED_COLUMNS = {
+    "AlbumRoots": {"id", "label", "status", "type", "identifier", "specificPath"},
+    "Albums": {"id", "albumRoot", "relativePath"},
+    "Images": {"id", "album", "name", "status", "category"},
+    "Tags": {"id", "pid", "name"},
+    "TagsTree": {"id", "pid"},
+    "ImageTags": {"imageid", "tagid"},
+    "TagProperties": {"tagid", "property", "value"},
+    "Settings": {"keyword", "value"},
+}
+REQUIRED_TRIGGERS = {"insert_tagstree", "delete_tagstree"}
+
+
+class DigikamError(RuntimeError):
+    """digiKam's database cannot be used; nothing in it was changed."""
+
+
+def digikam_config() -> Path:
+    config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    return Path(config_home) / "digikamrc"
+
+
+def find_database(config: Path | None = None) -> Path:
+    """The core database named in digiKam's settings (group ``[Database Settings]``)."""
+    config = config or digikam_config()
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(config.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, configparser.Error) as error:
+        raise DigikamError(f"cannot read digiKam's settings {config} ({error}); give the "
+                           "database with --digikam-db") from None
+    if not parser.has_section("Database Settings"):
+        raise DigikamError(f"{config} names no database (no [Database Settings]); give it "
+                           "with --digikam-db")
+    settings = {key.split("[", 1)[0].strip(): value.strip()
+                for key, value in parser.items("Database Settings")}
+    kind = settings.get("Database Type", "QSQLITE")
+    if kind != "QSQLITE":
+        raise DigikamError(f"digiKam uses a {'MySQL/MariaDB' if 'MYSQL' in kind else kind} "
+                           "database here; autotags writes only digiKam's SQLite databases "
+                           "(not supported yet)")
+    name = settings.get("Database Name") or settings.get("Database File Path")
+    if not name:
+        raise DigikamError(f"{config} names no database folder; give it with --digikam-db")
+    location = Path(os.path.expandvars(os.path.expanduser(name)))
+    return location if location.suffix == ".db" else location / CORE_DATABASE_FILE
+
+
+def digikam_processes() -> list[int]:
+    """Process ids of running digiKam applications (they cache tags in memory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            command = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
+            if (entry / "comm").read_text().strip() == "digikam" or \
+                    os.path.basename(command) == b"digikam":
+                found.append(int(entry.name))
+    return found
+
+
+@dataclass(frozen=True)
+class DigikamImage:
+    id: int
+    path: str
+
+
+@dataclass
+class Collection:
+    images: list[DigikamImage] = field(default_factory=list)
+    unmounted: list[str] = field(default_factory=list)  # album roots not reachable now
+
+
+@dataclass
+class TagChanges:
+    """What one write did (or, in a dry run, would do)."""
+
+    tags_created: list[str] = field(default_factory=list)
+    links_added: int = 0
+    links_removed: int = 0
+    images_changed: int = 0
+
+
+def check_schema(db: sqlite3.Connection, path: Path) -> int:
+    """The database's version, once it is known to have everything this code uses."""
+    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if not {"Settings", "Tags", "Images"} <= tables:
+        raise DigikamError(f"{path} is not a digiKam database; it was left as it was")
+    row = db.execute("SELECT value FROM Settings WHERE keyword = 'DBVersion'").fetchone()
+    try:
+        version = int(row[0]) if row else 0
+    except ValueError:
+        version = 0
+    if version > NEWEST_KNOWN_VERSION:
+        raise DigikamError(f"{path} has digiKam's database version {version}, newer than the "
+                           f"newest this autotags knows ({NEWEST_KNOWN_VERSION}); it was left "
+                           "as it was (update autotags)")
+    if version < OLDEST_KNOWN_VERSION:
+        raise DigikamError(f"{path}: unknown digiKam database version {row[0] if row else '-'}"
+                           "; it was left as it was")
+    for table, columns in REQUIRED_COLUMNS.items():
+        present = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        if not columns <= present:
+            missing = ", ".join(sorted(columns - present))
+            raise DigikamError(f"{path}: digiKam's table {table} lacks {missing}; an unknown "
+                               "schema, left as it was")
+    triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+    if not triggers >= REQUIRED_TRIGGERS:
+        raise DigikamError(f"{path}: digiKam's tag-tree triggers are missing; an unknown "
+                           "schema, left as it was")
+    return version
+
+
+class DigikamDatabase:
+    """One digiKam core database, checked before anything is written to it."""
+
+    def __init__(self, path: Path, *, force: bool = False) -> None:
+        self.path = path.expanduser()
+        if not self.path.is_file():
+            raise DigikamError(f"{self.path}: no such digiKam database")
+        running = digikam_processes()
+        if running and not force:
+            raise DigikamError(
+                f"digiKam is running (process {running[0]}); close it first, as it keeps tags "
+                "in memory and does not expect another program to change them (or --force)")
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve()))
+        try:
+            with contextlib.closing(sqlite3.connect(uri + "?mode=ro", uri=True)) as reader:
+                self.version = check_schema(reader, self.path)
+        except sqlite3.DatabaseError as error:
+            raise DigikamError(f"{self.path}: cannot read it as a digiKam database ({error}); "
+                               "it was left as it was") from None
+        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS,
+                                   isolation_level=None)
+        self.backup_path: Path | None = None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> DigikamDatabase:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- reading the collection ------------------------------------------------------
+
+    def collection(self) -> Collection:
+        """The visible images of every album root that is reachable now."""
+        found = Collection()
+        roots = self._db.execute(
+            "SELECT id, label, identifier, specificPath FROM AlbumRoots ORDER BY id").fetchall()
+        for root_id, label, identifier, specific in roots:
+            root = album_root_path(identifier or "", specific or "/")
+            if root is None or not root.is_dir():
+                found.unmounted.append(f"{label or identifier} ({identifier})")
+                continue
+            for image, relative, name in self._db.execute("""
+                    SELECT Images.id, Albums.relativePath, Images.name FROM Images
+                    JOIN Albums ON Albums.id = Images.album
+                    WHERE Albums.albumRoot = ? AND Images.status = ? AND Images.category = ?
+                    ORDER BY Images.id""", (root_id, VISIBLE, IMAGE)):
+                folder = root / relative.strip("/") if relative.strip("/") else root
+                found.images.append(DigikamImage(image, os.fspath(folder / name)))
+        return found
+
+    # ---- writing ---------------------------------------------------------------------
+
+    def back_up(self) -> Path:
+        """A copy of the whole database beside it (SQLite's online backup), once per run."""
+        if self.backup_path is None:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            target = self.path.with_name(f"{self.path.name}.autotags-backup-{stamp}")
+            with contextlib.closing(sqlite3.connect(target)) as copy:
+                self._db.backup(copy)
+            self.backup_path = target
+        return self.backup_path
+
+    @contextlib.contextmanager
+    def transaction(self, *, dry_run: bool = False) -> Iterator[None]:
+        """All of a batch or nothing; a dry run is rolled back."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("ROLLBACK" if dry_run else "COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    def set_machine_tags(self, image: int, paths: Sequence[str], *, replace: bool,
+                         rejected: frozenset[str], changes: TagChanges) -> None:
+        """Links `image` to the tags `paths` (each ``auto/...``). ``replace`` first drops
+        its other tags below ``auto``; tags named in `rejected` go either way. Call inside
+        :meth:`transaction`."""
+        wanted = {self._tag_id(path, changes) for path in paths}
+        current = self._machine_tags_of(image)
+        drop = {t for t, name in current.items()
+                if t not in wanted and (replace or name in rejected)}
+        self._db.executemany("DELETE FROM ImageTags WHERE imageid = ? AND tagid = ?",
+                             [(image, t) for t in sorted(drop)])
+        added = 0
+        for tag in sorted(wanted - set(current)):
+            added += self._db.execute("INSERT OR IGNORE INTO ImageTags(imageid, tagid) "
+                                      "VALUES (?, ?)", (image, tag)).rowcount
+        changes.links_added += added
+        changes.links_removed += len(drop)
+        changes.images_changed += bool(added or drop)
+
+    def _machine_tags_of(self, image: int) -> dict[int, str]:
+        """The image's tags below ``auto`` (never an internal tag), id -> name."""
+        auto = self._top_level(AUTO_ROOT)
+        if auto is None:
+            return {}
+        return dict(self._db.execute("""
+            SELECT Tags.id, Tags.name FROM ImageTags JOIN Tags ON Tags.id = ImageTags.tagid
+            WHERE ImageTags.imageid = ?
+              AND Tags.id IN (SELECT id FROM TagsTree WHERE pid = ?)
+              AND Tags.id NOT IN (SELECT tagid FROM TagProperties
+                                  WHERE property = 'internalTag')""", (image, auto)))
+
+    def _top_level(self, name: str) -> int | None:
+        row = self._db.execute("SELECT id FROM Tags WHERE pid = 0 AND name = ?",
+                               (name,)).fetchone()
+        return row[0] if row else None
+
+    def _tag_id(self, path: str, changes: TagChanges) -> int:
+        """The tag at `path`, created level by level as digiKam does."""
+        parent = 0
+        parts = path.split("/")
+        for depth, name in enumerate(parts, 1):
+            row = self._db.execute("SELECT id FROM Tags WHERE pid = ? AND name = ?",
+                                   (parent, name)).fetchone()
+            if row is None:
+                row = (self._db.execute("INSERT INTO Tags(pid, name) VALUES (?, ?)",
+                                        (parent, name)).lastrowid,)
+                changes.tags_created.append("/".join(parts[:depth]))
+            parent = row[0]
+        return parent
+
+    def integrity_check(self) -> str:
+        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def album_root_path(identifier: str, specific_path: str) -> Path | None:
+    """Where an album root is mounted now, from digiKam's identifier, or None."""
+    scheme, _, query = identifier.partition("?")
+    values = urllib.parse.parse_qs(query, keep_blank_values=True)
+    if scheme == "volumeid:" and "path" in values:
+        return Path(values["path"][0])
+    base: Path | None = None
+    if scheme == "volumeid:" and "uuid" in values:
+        base = _mount_point_of(Path("/dev/disk/by-uuid") / values["uuid"][0])
+    elif scheme == "volumeid:" and "label" in values:
+        base = _mount_point_of(Path("/dev/disk/by-label") / values["label"][0])
+    elif scheme == "volumeid:" and "mountpath" in values:
+        base = Path(values["mountpath"][0])
+    elif scheme == "networkshareid:" and "mountpath" in values:
+        base = next((Path(p) for p in values["mountpath"] if Path(p).is_dir()), None)
+    if base is None:
+        return None
+    return base / specific_path.strip("/") if specific_path.strip("/") else base
+
+
+def _mount_point_of(device_link: Path) -> Path | None:
+    """The mount point of the file system on a device (followed from its /dev/disk link)."""
+    try:
+        device = os.path.realpath(device_link, strict=True)
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    for line in mounts:
+        source, target, *_ = line.split()
+        if source.startswith("/dev/") and os.path.realpath(source) == device:
+            return Path(target.replace("\\040", " "))
+    return None
