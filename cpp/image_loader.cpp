@@ -10,6 +10,7 @@
 #include <vips/vips8>
 
 #include "errors.hpp"
+#include "jpeg_shrink.hpp"
 
 namespace autotags {
 
@@ -132,17 +133,6 @@ std::string loader_of(const VImage& header) {
 
 bool is_jpeg(const VImage& header) { return loader_of(header).rfind("jpegload", 0) == 0; }
 
-// The largest DCT scaling (1/8, 1/4, 1/2) that still leaves at least `target` pixels:
-// libjpeg then never decodes the detail the model would throw away. Never more than
-// the shorter side: libvips aborts the process on a shrink larger than a side.
-int jpeg_shrink(int width, int height, Size target) {
-    for (int shrink : {8, 4, 2})
-        if (shrink <= std::min(width, height) && (width + shrink - 1) / shrink >= target.width &&
-            (height + shrink - 1) / shrink >= target.height)
-            return shrink;
-    return 1;
-}
-
 // Most loaders stream rows or shrink while decoding, so memory stays small whatever the
 // image size; interlaced PNG, progressive JPEG, GIF, HEIF and JPEG XL hold it whole.
 constexpr std::uint64_t max_whole_decode_bytes = std::uint64_t(512) << 20;
@@ -234,6 +224,7 @@ LoadedImage ImageLoader::load(const std::string& path) const {
 }
 
 LoadedImage ImageLoader::decode(const std::string& path) const {
+    if (is_camera_raw(path)) return decode_camera_raw(path);
     // Reading the header first costs little and rejects decompression bombs
     // before any pixel is decoded.
     const VImage header = VImage::new_from_source(
@@ -258,12 +249,29 @@ LoadedImage ImageLoader::decode(const std::string& path) const {
     const int height = swapped ? header.width() : header.height();
     const Size scaled = scaled_size(fit_, width, height);
 
-    VImage image = is_jpeg(header)
-                       ? decode_jpeg(path, jpeg_shrink(width, height, scaled), turn != 1)
-                       : decode_with_thumbnail(path, scaled);
+    const VImage image = is_jpeg(header)
+                             ? decode_jpeg(path, jpeg_shrink(width, height, scaled.width, scaled.height), turn != 1)
+                             : decode_with_thumbnail(path, scaled);
+    return fit_into_input(image, width, height, PixelSource::image, path);
+}
+
+LoadedImage ImageLoader::decode_camera_raw(const std::string& path) const {
+    const auto needed = [this](int width, int height) {
+        const Size scaled = scaled_size(fit_, width, height);
+        return std::pair{scaled.width, scaled.height};
+    };
+    const RawPicture picture = load_camera_raw(path, needed, max_source_pixels_);
+    return fit_into_input(picture.image, picture.sensor_width, picture.sensor_height,
+                          picture.source, path);
+}
+
+LoadedImage ImageLoader::fit_into_input(VImage image, int width, int height, PixelSource pixels,
+                                        const std::string& path) const {
+    const Size scaled = scaled_size(fit_, width, height);
     image = resize_exactly(to_srgb_uint8(image, path), scaled);
 
     Geometry geometry;
+    geometry.pixels = pixels;
     geometry.source_width = width;
     geometry.source_height = height;
     geometry.scale_x = double(width) / scaled.width;

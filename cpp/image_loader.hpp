@@ -8,6 +8,7 @@
 #include <vips/vips8>
 
 #include "detection.hpp"
+#include "raw_loader.hpp"
 
 namespace autotags {
 
@@ -34,6 +35,7 @@ struct Geometry {
     int source_height = 0;
     double scale_x = 1, scale_y = 1;
     double offset_x = 0, offset_y = 0;
+    PixelSource pixels = PixelSource::image;  // where the model's pixels came from
 
     // Maps a box in input pixels to source pixels, clipped to the image.
     Box to_source(const Box& input_box) const;
@@ -61,6 +63,11 @@ public:
 private:
     // The decode itself; libvips failures come out as vips::VError.
     LoadedImage decode(const std::string& path) const;
+    LoadedImage decode_camera_raw(const std::string& path) const;
+    // Scales a decoded, oriented image of `width` x `height` source pixels (exactly or
+    // larger by a shrink-on-load factor) into the model input.
+    LoadedImage fit_into_input(vips::VImage image, int width, int height, PixelSource pixels,
+                               const std::string& path) const;
     // Pads (letterbox) or crops (centre_crop) the scaled image to the input size.
     vips::VImage place_in_input(const vips::VImage& image, int left, int top) const;
 

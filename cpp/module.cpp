@@ -32,7 +32,8 @@ py::object result_to_python(ImageResult result) {
     for (const Detection& detection : result.detections) detections.push_back(to_tuple(detection));
     // Bytes, not str: the message holds the file name, which need not be UTF-8.
     py::object error = result.error.empty() ? py::object(py::none()) : py::bytes(result.error);
-    return py::make_tuple(result.index, result.width, result.height, detections, error);
+    return py::make_tuple(result.index, result.width, result.height, detections, error,
+                          to_string(result.pixels));
 }
 
 // Waits for the next result without holding the GIL, but wakes up regularly so that
@@ -196,4 +197,5 @@ PYBIND11_MODULE(_engine, m) {
         py::arg("candidates"), py::arg("settings"));
 
     m.def("libvips_version", [] { return std::string(vips_version_string()); });
+    m.attr("camera_raw_extensions") = camera_raw_extensions();
 }

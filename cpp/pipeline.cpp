@@ -165,7 +165,7 @@ void ResultStream::complete_request(std::size_t slot, std::exception_ptr failure
     for (std::size_t b = 0; b < flight.indices.size(); ++b) {
         const Geometry& geometry = flight.geometries[b];
         ImageResult result{flight.indices[b], paths_[flight.indices[b]], geometry.source_width,
-                           geometry.source_height, {}, {}};
+                           geometry.source_height, {}, {}, geometry.pixels};
         try {
             if (failure) std::rethrow_exception(failure);
             result.detections = decoder_->decode(requests_[slot], b);

@@ -27,6 +27,7 @@ struct ImageResult {
     int height = 0;
     std::vector<Detection> detections;  // in original-image pixels
     std::string error;                  // empty on success
+    PixelSource pixels = PixelSource::image;
 };
 
 struct PipelineSettings {

@@ -13,9 +13,9 @@ WITH_TESTS=0
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Build: compiler, pkg-config and libvips headers. darknet ships real sample photos;
+# Build: compiler, pkg-config, libvips and LibRaw headers. darknet ships real sample photos;
 # libvips-tools gives the tests the `vips` command for making test images.
-SYSTEM_PACKAGES=(g++ pkg-config libvips-dev python3-venv python3-dev darknet)
+SYSTEM_PACKAGES=(g++ pkg-config libvips-dev libraw-dev python3-venv python3-dev darknet)
 # The tests also make images with libvips' tools, fuzz with clang's libFuzzer, check the
 # vocabulary against WordNet and search real fruit photos from OpenCV's examples.
 # exiftool reads back the XMP autotags writes; rawtran-doc ships a real Canon CR2;

@@ -49,13 +49,13 @@ def test_tag_json_has_one_object_per_file(photos, tmp_path):
     objects = [json.loads(line) for line in completed.stdout.splitlines()]
     assert [o["path"] for o in objects] == [str(photos["dog"]), str(text)]
     dog, bad = objects
-    assert set(dog) == {"path", "width", "height", "model", "tags", "error"}
-    assert (dog["width"], dog["height"], dog["error"]) == (768, 576, None)
+    assert set(dog) == {"path", "width", "height", "model", "tags", "error", "source"}
+    assert (dog["width"], dog["height"], dog["error"], dog["source"]) == (768, 576, None, "image")
     assert {"dog", "bicycle"} <= {t["label"] for t in dog["tags"]}
     for tag in dog["tags"]:
         assert set(tag) == {"label", "score", "box"} and len(tag["box"]) == 4
         assert 0.6 <= tag["score"] <= 1
-    assert bad["tags"] == [] and str(text) in bad["error"]
+    assert bad["tags"] == [] and str(text) in bad["error"] and bad["source"] is None
 
 
 def test_classifier_json_has_no_boxes(photos):

@@ -63,11 +63,25 @@ def print_scan_report(report: ScanReport, as_json: bool,
     unreadable = [f for f in report.failures if not f.model]
     if unreadable:
         print(f"  {len(unreadable)} paths could not be read")
+    _print_not_photos(report.not_photos)
     if report.failures:
         print("failed:")
         for failure in report.failures:
             model = f" [{failure.model}]" if failure.model else ""
             print(f"  {failure.path}{model}: {without_path(failure.error, failure.path)}")
+
+
+NOT_PHOTOS_LISTED = 20
+
+
+def _print_not_photos(paths: list[str]) -> None:
+    if not paths:
+        return
+    print(f"skipped, not a photo ({len(paths)} video and audio files):")
+    for path in paths[:NOT_PHOTOS_LISTED]:
+        print(f"  {path}")
+    if len(paths) > NOT_PHOTOS_LISTED:
+        print(f"  ... and {len(paths) - NOT_PHOTOS_LISTED} more (all of them with --json)")
 
 
 def _resume_hint(mode: str) -> str:

@@ -8,23 +8,36 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from .._engine import camera_raw_extensions
 from .store import FileState, canonical_path
 
 log = logging.getLogger(__name__)
 
+# Camera RAW files (CR2, NEF, ARW, DNG, ...), read by the engine through LibRaw.
+RAW_EXTENSIONS = frozenset(camera_raw_extensions)
 IMAGE_EXTENSIONS = frozenset({
     ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".gif", ".heic",
     ".heif", ".hif", ".avif", ".jxl", ".jp2", ".j2k", ".bmp", ".pnm", ".ppm", ".pgm",
+}) | RAW_EXTENSIONS
+# Videos and sound beside the photos: counted and listed as skipped, never opened.
+VIDEO_AND_AUDIO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mts", ".m2ts", ".mpg", ".mpeg",
+    ".3gp", ".wmv", ".flv", ".mp3", ".wav", ".m4a", ".aac", ".flac", ".ogg", ".opus", ".wma",
+    ".aif", ".aiff",
 })
 # Files that sit beside photos but are never images: not even worth opening.
 NOT_IMAGE_EXTENSIONS = frozenset({
-    ".xmp", ".txt", ".json", ".xml", ".db", ".ini", ".thm", ".pp3", ".dop", ".mp4", ".mov",
-    ".avi", ".mkv", ".mts", ".m2ts", ".3gp", ".wmv", ".mp3", ".wav", ".m4a", ".aac", ".flac",
-    ".ogg", ".pdf", ".zip", ".html", ".css", ".js", ".py", ".sqlite3", ".sqlite",
+    ".xmp", ".txt", ".json", ".xml", ".db", ".ini", ".thm", ".pp3", ".dop", ".pdf", ".zip",
+    ".html", ".css", ".js", ".py", ".sqlite3", ".sqlite",
 })
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"II*\x00", b"MM\x00*", b"BM",
-               b"\xff\x0a", b"\x00\x00\x00\x0cJXL ", b"\x00\x00\x00\x0cjP  ")
-_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis")
+               b"\xff\x0a", b"\x00\x00\x00\x0cJXL ", b"\x00\x00\x00\x0cjP  ",
+               # camera RAW formats that are not TIFF-based: Fuji, Olympus, Panasonic, Canon
+               b"FUJIFILMCCD-RAW", b"IIRO", b"IIRS", b"MMOR", b"IIU\x00",
+               b"II\x1a\x00\x00\x00HEAPCCDR")
+# ISO media files that hold photos: HEIF/AVIF, and Canon's CR3 RAW files ("crx ").
+_PHOTO_BRANDS = (b"crx ", b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1",
+                 b"avif", b"avis")
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ class Discovery:
     problems: list[WalkProblem] = field(default_factory=list)
     folders: list[str] = field(default_factory=list)      # roots that were walked
     vanished: list[str] = field(default_factory=list)     # given files that are gone
+    not_photos: list[str] = field(default_factory=list)   # videos and audio, skipped
 
 
 def looks_like_image(path: str) -> bool:
@@ -58,7 +72,11 @@ def looks_like_image(path: str) -> bool:
         return True
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return True
-    return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
+    return head[4:8] == b"ftyp" and head[8:12] in _PHOTO_BRANDS
+
+
+def is_video_or_audio(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in VIDEO_AND_AUDIO_EXTENSIONS
 
 
 def _wanted(name: str, path: str) -> bool:
@@ -115,6 +133,8 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
                 continue
             if stat.S_ISDIR(info.st_mode):
                 walk(entry.path)
+            elif stat.S_ISREG(info.st_mode) and is_video_or_audio(entry.name):
+                found.not_photos.append(canonical_path(entry.path))
             elif stat.S_ISREG(info.st_mode) and _wanted(entry.name, entry.path):
                 add(entry.path, info)
 
@@ -132,6 +152,8 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
         if stat.S_ISDIR(info.st_mode):
             found.folders.append(path)
             walk(path)
+        elif is_video_or_audio(path):
+            found.not_photos.append(path)
         else:
             add(path, info)
     return found

@@ -85,6 +85,7 @@ class ScanReport:
     back: int = 0                  # images missing before, found again
     moved: int = 0                 # images found under a new name (tags kept)
     images_stored: int = 0         # distinct images whose result was stored now
+    not_photos: list[str] = field(default_factory=list)  # videos and audio, skipped
     loading_seconds: float = 0.0   # loading and compiling models
     models: dict[str, ModelCounts] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
@@ -356,6 +357,7 @@ def scan(
     with exclusive_scan(database), TagStore(database) as store:
         found = discover(as_path_list(paths))
         report.found = len(found.files)
+        report.not_photos = found.not_photos
         report.failures.extend(Failure(p.path, "", p.reason) for p in found.problems)
         with store.transaction():
             present = {os.fsencode(f.path) for f in found.files}

@@ -52,6 +52,10 @@ class ImageTags:
     model: str
     tags: list[Tag] = field(default_factory=list)
     error: str | None = None
+    # Where the pixels came from: "image" (the file's own), or for camera RAW files
+    # "preview" (the embedded JPEG) or "raw" (the sensor data, processed at half size);
+    # None when the file could not be read.
+    source: str | None = "image"
 
     @property
     def ok(self) -> bool:
@@ -74,4 +78,5 @@ class ImageTags:
                 for t in self.tags
             ],
             "error": self.error,
+            "source": self.source,
         }

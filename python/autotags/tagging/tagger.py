@@ -110,8 +110,9 @@ class Tagger:
         path_list = [os.path.expanduser(os.fsdecode(p)) for p in as_path_list(paths)]
         stream = self._compiled.pipeline.run([os.fsencode(p) for p in path_list])
         try:
-            for index, width, height, detections, error in stream:
-                yield self._to_result(path_list[index], width, height, detections, error)
+            for index, width, height, detections, error, source in stream:
+                yield self._to_result(path_list[index], width, height, detections, error,
+                                      source)
         finally:
             stream.cancel()
 
@@ -120,11 +121,11 @@ class Tagger:
 
     def _to_result(self, path: str, width: int, height: int,
                    detections: list[tuple[int, float, tuple[float, float, float, float] | None]],
-                   error: bytes | None) -> ImageTags:
+                   error: bytes | None, source: str) -> ImageTags:
         if error is not None:
-            return ImageTags(path, 0, 0, self.spec.name, [], os.fsdecode(error))
+            return ImageTags(path, 0, 0, self.spec.name, [], os.fsdecode(error), source=None)
         tags = [
             Tag(self.spec.labels[class_id], float(score), Box(*box) if box is not None else None)
             for class_id, score, box in detections
         ]
-        return ImageTags(path, width, height, self.spec.name, tags)
+        return ImageTags(path, width, height, self.spec.name, tags, source=source)
