@@ -61,8 +61,8 @@ if (( WITH_TESTS )); then
 fi
 
 say "building and installing autotags"
-# Extras: xmp (python-exiv2, for XMP sidecars and embedded keywords).
-target="$ROOT[xmp]"
-(( WITH_TESTS )) && target="$ROOT[xmp,test]"
+# Extras: xmp (python-exiv2, for XMP sidecars and embedded keywords), cluster (Dask).
+target="$ROOT[xmp,cluster]"
+(( WITH_TESTS )) && target="$ROOT[xmp,cluster,test]"
 "${PIP[@]}" install --no-build-isolation "$target"
 say "autotags is installed in $VENV (activate it with: source $VENV/bin/activate)"

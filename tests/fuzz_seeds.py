@@ -1,7 +1,8 @@
 """Seeds for the decode fuzzer: one small file of every format and variant the tests
 make (baseline, progressive and EXIF-rotated JPEG, CMYK and grey JPEG, PNG in RGB, grey +
 alpha, 16-bit, palette and interlaced, TIFF, WebP, GIF, PNM, a libvips native file, a
-DNG-like TIFF). Made from a real photo at fuzz time, never committed.
+DNG-like TIFF, DNGs with and without a usable preview). Made from a real photo at fuzz
+time, never committed.
 
     python tests/fuzz_seeds.py FOLDER
 """
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from camera_raw import write_dng
 from PIL import Image
 
 PHOTO = Path("/usr/share/darknet/data/dog.jpg")  # Debian's darknet package
@@ -42,6 +44,8 @@ def make_seeds(folder: Path) -> list[Path]:
     rotated = Image.Exif()
     rotated[0x0112] = 6
     base.save(folder / "rotated.jpg", exif=rotated)
+    write_dng(folder / "preview.dng", base, 6)  # camera RAW through its preview
+    write_dng(folder / "raw-only.dng", base.resize((16, 12)), 3, preview_size=(4, 3))
     vips = shutil.which("vips")
     if vips:  # formats only libvips writes
         rgb = str(folder / "rgb.png")

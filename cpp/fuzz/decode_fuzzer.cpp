@@ -18,9 +18,12 @@ namespace {
 // Small limits keep each input fast; the code paths are the same as at full size.
 constexpr std::uint64_t max_source_pixels = 20'000'000;
 
-const std::string& scratch_file() {
-    static const std::string path = "/tmp/autotags-fuzz-" + std::to_string(::getpid());
-    return path;
+// The same bytes under a name without an extension (libvips decides, or LibRaw for RAW
+// signatures) and under a camera RAW name (LibRaw decides, TIFF-based DNG included).
+const std::vector<std::string>& scratch_files() {
+    static const std::string base = "/tmp/autotags-fuzz-" + std::to_string(::getpid());
+    static const std::vector<std::string> paths{base, base + ".dng"};
+    return paths;
 }
 
 std::vector<autotags::InputFit> model_inputs() {
@@ -36,25 +39,30 @@ std::vector<autotags::InputFit> model_inputs() {
     return {letterbox, crop, stretch};
 }
 
+void load_into_tensor(const autotags::InputFit& fit, const std::string& path) {
+    try {
+        const autotags::ImageLoader loader(fit, max_source_pixels);
+        const autotags::LoadedImage image = loader.load(path);
+        std::vector<std::uint8_t> tensor(autotags::input_bytes(fit));
+        std::memcpy(tensor.data(), image.rgb.data(), tensor.size());
+    } catch (const autotags::ImageError&) {
+        // A per-file error is the right answer to a bad file.
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    // The loader reads files, as it does for photos: write the input to one.
-    {
+    // The loader reads files, as it does for photos: write the input to them.
+    for (const std::string& path : scratch_files()) {
         const std::unique_ptr<std::FILE, decltype(&std::fclose)> file(
-            std::fopen(scratch_file().c_str(), "wb"), &std::fclose);
+            std::fopen(path.c_str(), "wb"), &std::fclose);
         if (!file || std::fwrite(data, 1, size, file.get()) != size) return 0;
     }
     static const std::vector<autotags::InputFit> fits = model_inputs();
     for (const autotags::InputFit& fit : fits) {
-        try {
-            const autotags::ImageLoader loader(fit, max_source_pixels);
-            const autotags::LoadedImage image = loader.load(scratch_file());
-            std::vector<std::uint8_t> tensor(autotags::input_bytes(fit));
-            std::memcpy(tensor.data(), image.rgb.data(), tensor.size());
-        } catch (const autotags::ImageError&) {
-            // A per-file error is the right answer to a bad file.
-        }
+        load_into_tensor(fit, scratch_files()[0]);
     }
+    load_into_tensor(fits.front(), scratch_files()[1]);
     return 0;
 }

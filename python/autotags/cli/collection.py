@@ -29,6 +29,7 @@ from .options import (
     EXIT_SOME_FILES_FAILED,
     HelpFormatter,
     add_engine_options,
+    cluster_address,
     open_store,
     score_fraction,
 )
@@ -103,7 +104,8 @@ def run_scan(args: argparse.Namespace, paths: list[str],
         return scan(paths, db=args.db, model=args.model, mode=args.mode, policy=args.policy,
                     accuracy=args.accuracy, device=args.device, threads=args.threads,
                     precision=args.precision, max_megapixels=args.max_megapixels,
-                    retry_failed=args.retry_failed, progress=bar, outputs=outputs)
+                    retry_failed=args.retry_failed, progress=bar, outputs=outputs,
+                    cluster=args.cluster)
     except ScanInterrupted as interrupted:
         log.warning("interrupted: %d images stored in %s; %s", interrupted.report.images_stored,
                     args.db or locations.default_database(), _resume_hint(args.mode))
@@ -218,6 +220,12 @@ def add_scan_options(parser: argparse.ArgumentParser) -> None:
                         help="try again the files that failed before even if unchanged")
     parser.add_argument("--json", action="store_true",
                         help="print the summary as one JSON object")
+    parser.add_argument(
+        "--cluster", metavar="local:N|tcp://HOST:PORT", type=cluster_address, default=None,
+        help="tag on a Dask cluster: local:N starts N worker processes here, tcp://HOST:PORT "
+             "uses a running Dask scheduler. This machine plans and writes the database; "
+             "every worker must see the photos at the same paths (checked first). Needs "
+             "pip install 'autotags[cluster]' (default: tag on this machine)")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

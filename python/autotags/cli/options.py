@@ -6,6 +6,7 @@ import argparse
 import re
 
 from .. import locations
+from ..collection.cluster import parse_cluster
 from ..collection.store import TagStore
 from ..models.catalogue import DEFAULT_ACCURACY, MAX_ACCURACY, MIN_ACCURACY, load_catalogue
 
@@ -96,6 +97,14 @@ def threshold_range(text: str) -> tuple[float, float]:
     if not 0 <= low <= high <= 100:
         raise argparse.ArgumentTypeError(f"must be MIN,MAX percentages, got {text!r}")
     return low, high
+
+
+def cluster_address(text: str) -> str:
+    try:
+        parse_cluster(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def model_names(text: str) -> list[str]:

@@ -19,6 +19,7 @@ from ..models.catalogue import DEFAULT_ACCURACY, load_catalogue
 from ..tagging.results import ImageTags
 from ..tagging.tagger import DEFAULT_MAX_MEGAPIXELS, Tagger, as_path_list
 from ..vocabulary.hierarchy import vocabulary
+from .cluster import Cluster, ModelRequest
 from .discovery import FoundFile, discover
 from .quarantine import find_crashing_files
 from .store import Failure, FileState, NewTag, ScanRecord, TagStore
@@ -314,6 +315,7 @@ def scan(
     retry_failed: bool = False,
     progress: ProgressCallback | None = None,
     outputs: Sequence[OutputWriter] = (),
+    cluster: str | None = None,
 ) -> ScanReport:
     """Tag the images below `paths` (folders or files; one path may be given alone, and
     `~` is expanded) into the tag database `db`.
@@ -330,6 +332,10 @@ def scan(
     storing everything finished, and a later scan continues where this one stopped.
     Each of `outputs` (e.g. ``autotags.XmpWriter``) is then given the images found, to
     bring other programs' copies of their tags up to date, also after Ctrl-C.
+
+    ``cluster`` runs the tagging on Dask workers: ``"local:N"`` starts N worker processes
+    on this machine, ``"tcp://HOST:PORT"`` uses a running scheduler. Planning and the
+    store stay here; every worker must read the files at the same paths.
     """
     if mode not in SCAN_MODES:
         raise ValueError(f"mode must be one of {SCAN_MODES}, got {mode!r}")
@@ -354,7 +360,21 @@ def scan(
             report.loading_seconds += time.monotonic() - loading
         return taggers[name]
 
-    with exclusive_scan(database), TagStore(database) as store:
+    with contextlib.ExitStack() as resources:
+        resources.enter_context(exclusive_scan(database))
+        store = resources.enter_context(TagStore(database))
+        workers = resources.enter_context(Cluster(cluster)) if cluster else None
+
+        def run_for(choice: ModelChoice, todo: list[FoundFile]) -> ModelRun:
+            if workers is None:
+                return local_run(store, tagger_for(choice))
+            if isinstance(choice, Tagger):
+                raise ValueError("a cluster scan takes model names, not Tagger objects")
+            workers.check_visible(todo)
+            return cluster_run(store, workers, ModelRequest(
+                choice, device, accuracy, threads or workers.local_threads(), precision,
+                max_megapixels))
+
         found = discover(as_path_list(paths))
         report.found = len(found.files)
         report.not_photos = found.not_photos
@@ -376,8 +396,8 @@ def scan(
         try:
             for choice, todo in plans:
                 if todo:
-                    _tag_into_store(store, tagger_for(choice), todo, policy, report, stored,
-                                    progress_counter)
+                    _tag_into_store(store, run_for(choice, todo), todo, policy, report,
+                                    stored, progress_counter)
         except KeyboardInterrupt:
             store.clear_in_flight([_name_of(c) for c in choices])  # not a crash
             report.interrupted = True
@@ -459,26 +479,59 @@ def _chunks(files: list[FoundFile], size: int) -> Iterator[list[FoundFile]]:
         yield files[start:start + size]
 
 
-def _tag_into_store(store: TagStore, tagger: Tagger, todo: list[FoundFile], policy: Policy,
+def _tag_into_store(store: TagStore, run: ModelRun, todo: list[FoundFile], policy: Policy,
                     report: ScanReport, stored: set[str], progress: _Progress) -> None:
-    name = tagger.model_name
-    settings = {**_settings_of(tagger), "policy": policy}
-    writer = _BatchWriter(store, name, settings, policy == "replace", report, stored,
-                          categories_for(tagger.spec.labels))
-    inferred_before = tagger.images_inferred
+    writer = _BatchWriter(store, run.name, {**run.settings, "policy": policy},
+                          policy == "replace", report, stored, categories_for(run.labels))
     tagging = time.monotonic()
     done_here = 0
     try:
+        for found_file, result, inferred in run.results(todo):
+            writer.add(found_file, result)
+            report.inferred += inferred
+            done_here += 1
+            progress.step(found_file.path, run.name, done_here, time.monotonic() - tagging)
+    finally:
+        writer.flush()
+        report.models[run.name].seconds += time.monotonic() - tagging
+
+
+Results = Iterator[tuple[FoundFile, ImageTags, int]]  # file, result, images inferred
+
+
+@dataclass
+class ModelRun:
+    """One model's tagging: on this machine, or on a cluster."""
+
+    name: str
+    labels: tuple[str, ...]
+    settings: dict[str, object]          # recorded with each scan: accuracy, threshold
+    results: Callable[[list[FoundFile]], Results]
+
+
+def local_run(store: TagStore, tagger: Tagger) -> ModelRun:
+    def results(todo: list[FoundFile]) -> Results:
         # Each chunk is marked in flight before the engine sees it: if a decoder kills
         # the process, the next scan knows which files to check (see quarantine).
         for chunk in _chunks(todo, IN_FLIGHT_CHUNK):
-            store.mark_in_flight(name, [f.path for f in chunk])
+            store.mark_in_flight(tagger.model_name, [f.path for f in chunk])
+            before = tagger.images_inferred
             for found_file, result in zip(chunk, tagger.tag(f.path for f in chunk),
                                           strict=False):
-                writer.add(found_file, result)
-                done_here += 1
-                progress.step(found_file.path, name, done_here, time.monotonic() - tagging)
-    finally:
-        writer.flush()
-        report.inferred += tagger.images_inferred - inferred_before
-        report.models[name].seconds += time.monotonic() - tagging
+                yield found_file, result, tagger.images_inferred - before
+                before = tagger.images_inferred
+
+    return ModelRun(tagger.model_name, tagger.spec.labels, _settings_of(tagger), results)
+
+
+def cluster_run(store: TagStore, cluster: Cluster, request: ModelRequest) -> ModelRun:
+    spec = load_catalogue().get(request.name)
+
+    def results(todo: list[FoundFile]) -> Results:
+        for chunk in _chunks(todo, IN_FLIGHT_CHUNK):  # a worker may die on any of them
+            store.mark_in_flight(request.name, [f.path for f in chunk])
+        yield from cluster.tag(request, todo)
+
+    settings = {"accuracy": request.accuracy,
+                "threshold": stored_threshold(spec.threshold(request.accuracy))}
+    return ModelRun(request.name, spec.labels, settings, results)

@@ -1,0 +1,189 @@
+"""Tagging on a Dask cluster: the client plans and stores, workers only tag.
+
+Each worker process loads a model once (kept for every later chunk) and tags chunks of
+paths with the same engine as a local scan, returning the results; only the client
+writes the store, so its guarantees hold unchanged. A worker that dies has its chunks run
+again elsewhere by Dask's scheduler, and each chunk's results are stored once, whichever
+worker delivered them. Needs the ``cluster`` extra: ``pip install 'autotags[cluster]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..tagging.results import ImageTags
+from ..tagging.tagger import Tagger
+from .discovery import FoundFile
+
+log = logging.getLogger(__name__)
+
+CHUNKS_PER_WORKER = 4    # a lost worker costs at most a quarter of its share, then less
+MAX_CHUNK = 32           # ... and never more than this many images
+VISIBILITY_SAMPLE = 8    # paths each worker must see before any work is sent
+CONNECT_TIMEOUT = "10s"
+# A local cluster listens on the loopback interface only; its status page (which Dask
+# always serves) takes any free port rather than failing on a busy 8787.
+LOOPBACK_ANY_PORT = "127.0.0.1:0"
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot be used: not reachable, files not visible, a model not loading."""
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """What a worker needs to build the same Tagger as a local scan would."""
+
+    name: str
+    device: str
+    accuracy: int
+    threads: int | None
+    precision: str | None
+    max_megapixels: int
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    results: list[ImageTags]
+    inferred: int  # images the worker sent through the network for this chunk
+
+
+_taggers: dict[ModelRequest, Tagger] = {}  # per worker process: each model loaded once
+
+
+def tag_chunk(request: ModelRequest, paths: list[str]) -> ChunkResult:
+    """Runs on a worker."""
+    tagger = _taggers.get(request)
+    if tagger is None:
+        tagger = _taggers[request] = Tagger(
+            request.name, device=request.device, accuracy=request.accuracy,
+            threads=request.threads, precision=request.precision,
+            max_megapixels=request.max_megapixels)
+    before = tagger.images_inferred
+    results = list(tagger.tag(paths))
+    return ChunkResult(results, tagger.images_inferred - before)
+
+
+def missing_paths(paths: list[str]) -> list[str]:
+    """Runs on every worker: the paths it cannot read."""
+    return [p for p in paths if not os.access(p, os.R_OK)]
+
+
+def _dask() -> tuple[Any, Any]:
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise ClusterError("scanning on a cluster needs Dask: pip install "
+                           "'autotags[cluster]'") from None
+    return Client, LocalCluster
+
+
+def parse_cluster(address: str) -> tuple[str, int | str]:
+    """('local', N) for 'local:N', ('scheduler', address) for 'tcp://host:port'."""
+    if address.startswith("local:"):
+        count = address.split(":", 1)[1]
+        if not count.isdigit() or int(count) < 1:
+            raise ValueError(f"local:N needs a number of workers of at least 1, got {address!r}")
+        return "local", int(count)
+    if address.startswith(("tcp://", "tls://")):
+        return "scheduler", address
+    raise ValueError(f"cluster must be local:N or tcp://HOST:PORT, got {address!r}")
+
+
+class Cluster:
+    """A connection to a Dask scheduler (or a local cluster made for one scan)."""
+
+    def __init__(self, address: str) -> None:
+        kind, where = parse_cluster(address)
+        client_type, local_cluster_type = _dask()
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        self._local = None
+        try:
+            if kind == "local":
+                self._local = local_cluster_type(
+                    n_workers=int(where), threads_per_worker=1, processes=True,
+                    host="127.0.0.1", dashboard_address=LOOPBACK_ANY_PORT,
+                    silence_logs=logging.ERROR)
+                self.client = client_type(self._local)
+            else:
+                self.client = client_type(where, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as error:
+            self.close()
+            raise ClusterError(f"cannot reach the Dask scheduler at {address} ({error})"
+                               ) from None
+        self.address = address
+
+    def close(self) -> None:
+        for part in (getattr(self, "client", None), self._local):
+            if part is not None:
+                with contextlib.suppress(Exception):  # already gone: nothing to release
+                    part.close()
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def workers(self) -> int:
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    def local_threads(self) -> int | None:
+        """Cores each worker of a local cluster may use, so that they do not fight."""
+        if self._local is None:
+            return None
+        return max(1, len(os.sched_getaffinity(0)) // max(1, self.workers()))
+
+    def check_visible(self, files: Sequence[FoundFile]) -> None:
+        """Every worker must read the files at the same paths as the client."""
+        if not files:
+            return
+        step = max(1, len(files) // VISIBILITY_SAMPLE)
+        sample = [f.path for f in files[::step][:VISIBILITY_SAMPLE]]
+        for worker, missing in self.client.run(missing_paths, sample).items():
+            if missing:
+                raise ClusterError(
+                    f"the worker {worker} cannot read {missing[0]} (and {len(missing) - 1} "
+                    "more of a sample of the files): every worker must see the photos at "
+                    "the same paths as this machine, e.g. the same network share mounted at "
+                    "the same place")
+
+    def tag(self, request: ModelRequest, todo: list[FoundFile]
+            ) -> Iterator[tuple[FoundFile, ImageTags, int]]:
+        """(file, result, images inferred for its chunk or 0) as chunks finish, in any
+        order. Stopping early cancels what is left."""
+        from dask.distributed import as_completed
+
+        size = max(1, min(MAX_CHUNK, math.ceil(len(todo) / (max(1, self.workers())
+                                                              * CHUNKS_PER_WORKER))))
+        chunks = {self.client.submit(tag_chunk, request, [f.path for f in chunk], pure=False):
+                  chunk for chunk in (todo[i:i + size] for i in range(0, len(todo), size))}
+        try:
+            for future in as_completed(list(chunks)):
+                outcome = self._outcome(future, request)
+                for index, (found, result) in enumerate(zip(chunks[future], outcome.results,
+                                                            strict=True)):
+                    yield found, result, outcome.inferred if index == 0 else 0
+        finally:
+            self.client.cancel(list(chunks))
+
+    @staticmethod
+    def _outcome(future: Any, request: ModelRequest) -> ChunkResult:
+        from dask.distributed import KilledWorker
+
+        try:
+            return future.result()  # type: ignore[no-any-return]
+        except KilledWorker:
+            raise ClusterError(
+                "workers died again and again on the same chunk of files; they stay marked "
+                "as in flight, and the next scan (on this machine or the cluster) checks "
+                "them one by one to find the file that kills the decoder") from None
+        except Exception as error:
+            raise ClusterError(f"tagging with {request.name} failed on the cluster: "
+                               f"{type(error).__name__}: {error}") from None

@@ -1,0 +1,173 @@
+"""Protects scanning on a Dask cluster (issue: cluster): real worker processes on
+127.0.0.1 tag into the same store rows as a local scan; a worker killed mid-scan loses
+and duplicates nothing; Ctrl-C keeps what finished; workers that cannot see the files,
+and a scheduler that cannot be reached, stop the scan with one clear line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from dask.distributed import Client, LocalCluster
+
+from autotags import ScanProgress, TagStore, scan
+from autotags.collection.cluster import ClusterError
+
+NAMES = ("dog", "horses", "person", "eagle", "giraffe", "kite")
+
+
+def autotags(*args: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "autotags.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=600)
+
+
+def make_folder(tmp_path: Path, photos: dict[str, Path], copies: int) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for copy in range(copies):
+        for name in NAMES:
+            shutil.copy(photos[name], folder / f"{name}-{copy}.jpg")
+    return folder
+
+
+def stored_rows(db: Path) -> dict[str, dict[str, float]]:
+    """image -> {tag: confidence}, checking that each image was scanned exactly once."""
+    with sqlite3.connect(db) as database:
+        scans = database.execute("SELECT image_id, count(*) FROM scans GROUP BY image_id")
+        assert all(count == 1 for _, count in scans)
+    found: dict[str, dict[str, float]] = {}
+    with TagStore(db, read_only=True) as store:
+        for path in store.search("auto"):
+            found[Path(path).name] = {t.path: t.confidence or 0 for t in store.tags_of(path)}
+    return found
+
+
+def assert_same_store(cluster_db: Path, local_db: Path) -> None:
+    on_cluster, local = stored_rows(cluster_db), stored_rows(local_db)
+    assert on_cluster.keys() == local.keys()
+    for image, tags in local.items():
+        assert on_cluster[image].keys() == tags.keys(), image
+        for tag, confidence in tags.items():
+            assert on_cluster[image][tag] == pytest.approx(confidence, abs=0.05), (image, tag)
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster:
+        yield cluster
+
+
+def test_a_local_cluster_stores_what_a_local_scan_stores(tmp_path, photos):
+    folder = make_folder(tmp_path, photos, copies=2)
+    local_db, cluster_db = tmp_path / "local.sqlite3", tmp_path / "cluster.sqlite3"
+    scan(folder, db=local_db)
+    report = scan(folder, db=cluster_db, cluster="local:2")
+    assert report.models["ssd-mobilenet-v2"].tagged == 12 and report.inferred == 12
+    assert_same_store(cluster_db, local_db)
+    again = scan(folder, db=cluster_db, cluster="local:2")
+    assert again.inferred == 0 and again.skipped == 12
+
+
+def test_a_worker_killed_mid_scan_loses_and_duplicates_nothing(tmp_path, photos,
+                                                               local_cluster):
+    folder = make_folder(tmp_path, photos, copies=8)  # 48 images in chunks of 6
+    local_db, cluster_db = tmp_path / "local.sqlite3", tmp_path / "cluster.sqlite3"
+    scan(folder, db=local_db)
+    workers = [nanny.process.pid for nanny in local_cluster.workers.values()]
+    killed: list[int] = []
+
+    def kill_one_worker(progress: ScanProgress) -> None:
+        if not killed:
+            os.kill(workers[0], signal.SIGKILL)
+            killed.append(workers[0])
+
+    report = scan(folder, db=cluster_db, cluster=local_cluster.scheduler_address,
+                  progress=kill_one_worker)
+    assert killed and report.models["ssd-mobilenet-v2"].tagged == 48
+    assert not report.failures
+    assert_same_store(cluster_db, local_db)
+    with TagStore(cluster_db, read_only=True) as store:
+        assert store.in_flight() == {}
+
+
+def test_ctrl_c_keeps_what_finished_and_the_next_run_continues(tmp_path, photos):
+    folder = make_folder(tmp_path, photos, copies=12)  # 72 images
+    db = tmp_path / "tags.sqlite3"
+    command = [sys.executable, "-m", "autotags.cli", "scan", folder, "--db", db,
+               "--cluster", "local:2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 300
+    while not stored_count(db):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    first = stored_count(db)
+    assert 0 < first < 72
+    result = autotags("scan", folder, "--db", db, "--cluster", "local:2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert stored_count(db) == 72
+    local_db = tmp_path / "local.sqlite3"
+    scan(folder, db=local_db)
+    assert_same_store(db, local_db)
+
+
+def stored_count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as database:
+            return database.execute("SELECT count(*) FROM scans").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def test_workers_that_cannot_see_the_files_stop_the_scan(tmp_path, photos):
+    """A worker that runs without root's power to read any folder, beside a folder only
+    another user may read: the client reads it, the worker cannot."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run a worker that cannot read what the client reads")
+    folder = make_folder(tmp_path, photos, copies=1)
+    os.chown(folder, 12345, 12345)
+    folder.chmod(0o700)
+    without = "-dac_override,-dac_read_search"
+    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                      silence_logs=logging.ERROR) as cluster:
+        worker = subprocess.Popen(
+            ["setpriv", f"--inh-caps={without}", f"--bounding-set={without}",
+             sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+             "--nworkers", "1", "--nthreads", "1", "--no-dashboard"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            with Client(cluster.scheduler_address) as client:
+                client.wait_for_workers(1, timeout=120)
+            with pytest.raises(ClusterError, match=r"cannot read .* same paths"):
+                scan(folder, db=tmp_path / "tags.sqlite3", cluster=cluster.scheduler_address)
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+    with TagStore(tmp_path / "tags.sqlite3", read_only=True) as store:
+        assert store.counts()["tag_links"] == 0
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_3(tmp_path, photos):
+    folder = make_folder(tmp_path, photos, copies=1)
+    result = autotags("scan", folder, "--db", tmp_path / "tags.sqlite3", "--cluster",
+                      "tcp://127.0.0.1:9")
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], result.stderr
+    wrong = autotags("scan", folder, "--cluster", "local:none")
+    assert wrong.returncode == 2 and "local:N" in wrong.stderr
