@@ -14,8 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from camera_raw import write_dng
 from PIL import Image
+
+from camera_raw import write_dng
 
 PHOTO = Path("/usr/share/darknet/data/dog.jpg")  # Debian's darknet package
 
