@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from autotags import TagStore
+from autotags.outputs.digikam_database import album_root_path
 from digikam_collection import (
     add_tag,
     make_collection,
@@ -238,3 +239,29 @@ def test_tags_are_created_level_by_level_under_a_top_level_auto(tmp_path, photos
         linked = db.execute("SELECT count(*) FROM ImageTags WHERE tagid = ?",
                             (existing_dog,)).fetchone()[0]
     assert dogs == [(existing_dog,)] and len(auto) == 1 and linked == 1
+
+
+def test_album_roots_are_found_however_digikam_names_them(tmp_path):
+    share = tmp_path / "share"
+    (share / "photos").mkdir(parents=True)
+    cases = {
+        (f"volumeid:?path={share}", "/"): share,
+        (f"volumeid:?mountpath={share}", "/photos"): share / "photos",
+        (f"networkshareid:?mountpath={tmp_path}/gone&mountpath={share}", "/"): share,
+        ("volumeid:?uuid=00000000-0000-0000-0000-00000000dead", "/photos"): None,
+        ("volumeid:?label=NO_SUCH_DISK", "/"): None,
+        ("networkshareid:?mountpath=/no/such/share", "/"): None,
+    }
+    for (identifier, specific), expected in cases.items():
+        assert album_root_path(identifier, specific) == expected, identifier
+
+
+def test_a_root_on_a_mount_path_is_tagged(tmp_path, photos):
+    collection = make_collection(tmp_path, photos, names=("eagle",))
+    with sqlite3.connect(collection.database) as db:
+        db.execute("UPDATE AlbumRoots SET identifier = ?, specificPath = ? WHERE label = "
+                   "'Pictures'", (f"volumeid:?mountpath={tmp_path}", "/Pictures"))
+    result = autotags("digikam", "scan", "--digikam-db", collection.database,
+                      "--db", tmp_path / "tags.sqlite3")
+    assert result.returncode == 0, result.stderr
+    assert "auto/bird" in tag_paths_of(collection.database, collection.images["eagle.jpg"])

@@ -14,6 +14,7 @@ import configparser
 import contextlib
 import os
 import sqlite3
+import subprocess
 import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
@@ -280,10 +281,9 @@ def album_root_path(identifier: str, specific_path: str) -> Path | None:
     if scheme == "volumeid:" and "path" in values:
         return Path(values["path"][0])
     base: Path | None = None
-    if scheme == "volumeid:" and "uuid" in values:
-        base = _mount_point_of(Path("/dev/disk/by-uuid") / values["uuid"][0])
-    elif scheme == "volumeid:" and "label" in values:
-        base = _mount_point_of(Path("/dev/disk/by-label") / values["label"][0])
+    if scheme == "volumeid:" and ("uuid" in values or "label" in values):
+        kind = "uuid" if "uuid" in values else "label"
+        base = _mount_point_of(kind, values[kind][0])
     elif scheme == "volumeid:" and "mountpath" in values:
         base = Path(values["mountpath"][0])
     elif scheme == "networkshareid:" and "mountpath" in values:
@@ -293,15 +293,19 @@ def album_root_path(identifier: str, specific_path: str) -> Path | None:
     return base / specific_path.strip("/") if specific_path.strip("/") else base
 
 
-def _mount_point_of(device_link: Path) -> Path | None:
-    """The mount point of the file system on a device (followed from its /dev/disk link)."""
-    try:
-        device = os.path.realpath(device_link, strict=True)
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return None
-    for line in mounts:
-        source, target, *_ = line.split()
-        if source.startswith("/dev/") and os.path.realpath(source) == device:
-            return Path(target.replace("\\040", " "))
+def _mount_point_of(kind: str, value: str) -> Path | None:
+    """Where the file system with this UUID or label is mounted: from its /dev/disk link,
+    else as findmnt (util-linux) resolves it."""
+    with contextlib.suppress(OSError):
+        device = os.path.realpath(Path(f"/dev/disk/by-{kind}") / value, strict=True)
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            source, target, *_ = line.split()
+            if source.startswith("/dev/") and os.path.realpath(source) == device:
+                return Path(target.replace("\\040", " "))
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        found = subprocess.run(["findmnt", "-rn", "-o", "TARGET", "--source",
+                                f"{kind.upper()}={value}"], capture_output=True, text=True,
+                               timeout=10, check=True).stdout.splitlines()
+        if found:
+            return Path(found[0].encode().decode("unicode_escape"))
     return None
