@@ -8,6 +8,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
+from ..collection.scanning import POLICIES
 from ..outputs.digikam import DigikamWriter
 from ..outputs.digikam_database import (
     DigikamDatabase,
@@ -145,7 +146,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                     "digiKam's collection into digiKam's database.",
         epilog=EXIT_CODES_HELP, formatter_class=HelpFormatter)
     syncing.add_argument("--db", metavar="FILE", help=DB_HELP)
-    syncing.add_argument("--policy", choices=("replace", "update"), default="replace",
+    syncing.add_argument("--policy", choices=POLICIES, default="replace",
                          help="replace: an image's tags below 'auto' in digiKam become the "
                               "stored ones; update: keep those already there and add "
                               "(default: %(default)s)")

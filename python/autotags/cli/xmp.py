@@ -7,6 +7,7 @@ import argparse
 import logging
 
 from ..collection.discovery import discover
+from ..collection.scanning import POLICIES
 from ..collection.store import Failure
 from ..outputs.metadata_files import SIDECAR_NAMES, TARGETS, require_exiv2
 from ..outputs.xmp import XmpReport, XmpWriter, import_keywords
@@ -120,7 +121,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                     "not touched.")
     writing.add_argument("paths", nargs="+", metavar="PATH", help="folders or image files")
     add_xmp_options(writing, required=True)
-    writing.add_argument("--policy", choices=("replace", "update"), default="replace",
+    writing.add_argument("--policy", choices=POLICIES, default="replace",
                          help="replace: the file's keywords below auto/ become the stored "
                               "ones; update: keep those already there and add "
                               "(default: %(default)s)")
