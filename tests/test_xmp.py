@@ -361,3 +361,18 @@ def test_the_command_line_writes_sidecars_during_a_scan_and_on_its_own(folder, t
     assert "auto/animal/dog" in keyword_lists(folder / "dog.jpg.xmp")["XMP-digiKam:TagsList"]
     result = autotags("xmp", "write", folder, "--db", db, "--xmp", "bogus")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_other_peoples_values_are_kept_exactly_as_written(folder, tmp_path, photos, detector):
+    """A Lightroom keyword whose name holds a '/' is one level, not two: it stays as it is."""
+    image = folder / "dog.jpg"
+    shutil.copy(photos["dog"], image)
+    sidecar = folder / "dog.jpg.xmp"
+    sidecar.write_text(DARKTABLE_SIDECAR.replace("Places|Holiday", "Events|AC/DC concert")
+                       .replace("{user_flat}", "AC/DC concert"),
+                       encoding="utf-8")
+    scan(folder, db=tmp_path / "tags.sqlite3", model=detector, outputs=[XmpWriter()])
+    lists = keyword_lists(sidecar)
+    assert lists["XMP-lr:HierarchicalSubject"][:2] == ["Events|AC/DC concert", "People|Alice"]
+    assert "auto|dog" in lists["XMP-lr:HierarchicalSubject"]
+    assert "AC/DC concert" in lists["XMP-dc:Subject"]

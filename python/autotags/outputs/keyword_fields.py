@@ -47,23 +47,28 @@ READING_ORDER = (TAGS_LIST, MICROSOFT_KEYWORDS, LIGHTROOM_HIERARCHY)
 
 @dataclass(frozen=True)
 class FileKeywords:
-    """The keyword fields of one file. Hierarchical values are paths with ``/``
-    whatever the field's own separator; ``iptc`` is None where the file has no IPTC."""
+    """The keyword fields of one file, each value exactly as the file has it (with the
+    field's own separator); ``iptc`` is None where the file has no IPTC."""
 
     hierarchical: dict[str, tuple[str, ...]] = field(default_factory=dict)
     subject: tuple[str, ...] = ()
     iptc: tuple[str, ...] | None = None
+
+    def paths_in(self, hierarchy: HierarchicalField) -> tuple[str, ...]:
+        """A hierarchical field's values as paths with ``/``."""
+        return tuple(v.replace(hierarchy.separator, "/")
+                     for v in self.hierarchical.get(hierarchy.key, ()))
 
     def paths(self) -> tuple[str, ...]:
         """The keywords as paths, read as digiKam does: the first hierarchical field
         that has any, else the flat names."""
         for hierarchy in READING_ORDER:
             if self.hierarchical.get(hierarchy.key):
-                return self.hierarchical[hierarchy.key]
+                return self.paths_in(hierarchy)
         return self.subject or self.iptc or ()
 
     def all_paths(self) -> set[str]:
-        return {p for paths in self.hierarchical.values() for p in paths}
+        return {p for hierarchy in HIERARCHICAL_FIELDS for p in self.paths_in(hierarchy)}
 
 
 def leaf(path: str) -> str:
@@ -88,14 +93,18 @@ def merge(existing: FileKeywords, wanted: Iterable[str],
     removed: set[str] = set()
     hierarchical: dict[str, tuple[str, ...]] = {}
     for hierarchy in HIERARCHICAL_FIELDS:
-        kept = []
-        for path in existing.hierarchical.get(hierarchy.key, ()):
+        kept = []  # other people's values stay exactly as written
+        for value, path in zip(existing.hierarchical.get(hierarchy.key, ()),
+                               existing.paths_in(hierarchy), strict=True):
             if is_auto(path) and remove(path):
                 removed.add(path)
             else:
-                kept.append(path)
-        hierarchical[hierarchy.key] = tuple(_appended(kept, wanted))
-    names_in_use = {leaf(p) for paths in hierarchical.values() for p in paths}
+                kept.append(value)
+        present = {v.replace(hierarchy.separator, "/") for v in kept}
+        hierarchical[hierarchy.key] = tuple(kept + [
+            p.replace("/", hierarchy.separator) for p in wanted if p not in present])
+    names_in_use = {leaf(v.replace(h.separator, "/")) for h in HIERARCHICAL_FIELDS
+                    for v in hierarchical[h.key]}
     names_wanted = [leaf(p) for p in wanted]
     previous_auto_names = {leaf(p) for p in existing.all_paths() if is_auto(p)}
     flat_before = set(existing.subject) | set(existing.iptc or ())

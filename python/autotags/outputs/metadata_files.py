@@ -167,8 +167,7 @@ def _keywords_of(exiv2: Any, image: Any, has_iptc: bool) -> FileKeywords:
     xmp = image.xmpData()
     hierarchical = {}
     for hierarchy in HIERARCHICAL_FIELDS:
-        values = _xmp_list(exiv2, xmp, hierarchy.key)
-        hierarchical[hierarchy.key] = tuple(v.replace(hierarchy.separator, "/") for v in values)
+        hierarchical[hierarchy.key] = _xmp_list(exiv2, xmp, hierarchy.key)
     iptc = None
     if has_iptc:
         iptc = tuple(datum.toString() for datum in image.iptcData()
@@ -187,9 +186,8 @@ def _xmp_list(exiv2: Any, xmp: Any, key: str) -> tuple[str, ...]:
 def _set_keywords(exiv2: Any, image: Any, keywords: FileKeywords) -> None:
     xmp = image.xmpData()
     for hierarchy in HIERARCHICAL_FIELDS:
-        values = [p.replace("/", hierarchy.separator)
-                  for p in keywords.hierarchical.get(hierarchy.key, ())]
-        _set_xmp_list(exiv2, xmp, hierarchy.key, values, hierarchy.container)
+        _set_xmp_list(exiv2, xmp, hierarchy.key, keywords.hierarchical.get(hierarchy.key, ()),
+                      hierarchy.container)
     _set_xmp_list(exiv2, xmp, DUBLIN_CORE_SUBJECT.key, keywords.subject, "bag")
     image.setXmpData(xmp)
     if keywords.iptc is not None:
