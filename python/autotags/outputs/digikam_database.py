@@ -77,16 +77,24 @@ def find_database(config: Path | None = None) -> Path:
     return location if location.suffix == ".db" else location / CORE_DATABASE_FILE
 
 
+_INTERPRETERS = (b"python", b"sh", b"bash", b"perl", b"env")
+
+
 def digikam_processes() -> list[int]:
-    """Process ids of running digiKam applications (they cache tags in memory)."""
+    """Process ids of running digiKam applications (they cache tags in memory): by
+    process name, program path, or a script of that name run by an interpreter."""
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         with contextlib.suppress(OSError):
-            command = (entry / "cmdline").read_bytes().split(b"\0", 1)[0]
+            arguments = [os.path.basename(a) for a in
+                         (entry / "cmdline").read_bytes().split(b"\0")[:2]]
+            program = arguments[0] if arguments else b""
+            script = arguments[1] if len(arguments) > 1 and program.startswith(
+                _INTERPRETERS) else b""
             if (entry / "comm").read_text().strip() == "digikam" or \
-                    os.path.basename(command) == b"digikam":
+                    b"digikam" in (program, script):
                 found.append(int(entry.name))
     return found
 
