@@ -79,35 +79,41 @@ class _Tiff:
 
 
 def write_dng(path: Path, displayed: Image.Image, orientation: int = 1, *,
-              preview_size: tuple[int, int] | None = None) -> Path:
+              preview_size: tuple[int, int] | None = None, preview: bool = True) -> Path:
     """A DNG of `displayed` (the upright picture) stored under EXIF `orientation`; the
     sensor is twice the picture's size. The preview is the stored picture, or scaled to
-    `preview_size` (a preview too small for a model)."""
+    `preview_size` (a preview too small for a model); without `preview`, IFD0 holds the
+    raw data itself."""
     stored = stored_for(displayed.convert("RGB"), orientation)
-    preview = stored if preview_size is None else stored.resize(preview_size)
-    jpeg = io.BytesIO()
-    preview.save(jpeg, "JPEG", quality=95)
     mosaic = bayer_mosaic(stored)
     tiff = _Tiff()
-    preview_offset = tiff.append(jpeg.getvalue())
     raw_offset = tiff.append(mosaic.astype("<u2").tobytes())
     height, width = mosaic.shape
-    raw_ifd = tiff.ifd({
+    raw_entries: dict[int, tuple[int, object]] = {
         254: (LONG, 0), 256: (LONG, width), 257: (LONG, height), 258: (SHORT, 16),
         259: (SHORT, 1), 262: (SHORT, 32803), 273: (LONG, raw_offset), 277: (SHORT, 1),
         278: (LONG, height), 279: (LONG, mosaic.nbytes), 33421: (SHORT, (2, 2)),
         33422: (BYTE, (0, 1, 1, 2)), 50714: (LONG, 0), 50717: (LONG, 65535),
-    })
+    }
     matrix = [(round(v * 10000), 10000) for row in XYZ_TO_SRGB for v in row]
-    first = tiff.ifd({
-        254: (LONG, 1), 256: (LONG, preview.width), 257: (LONG, preview.height),
-        258: (SHORT, (8, 8, 8)), 259: (SHORT, 7), 262: (SHORT, 6),
-        271: (ASCII, "autotags"), 272: (ASCII, "test camera"),
-        273: (LONG, preview_offset), 274: (SHORT, orientation), 277: (SHORT, 3),
-        278: (LONG, preview.height), 279: (LONG, len(jpeg.getvalue())), 330: (LONG, raw_ifd),
+    dng_entries: dict[int, tuple[int, object]] = {
+        271: (ASCII, "autotags"), 272: (ASCII, "test camera"), 274: (SHORT, orientation),
         50706: (BYTE, (1, 4, 0, 0)), 50707: (BYTE, (1, 1, 0, 0)),
         50708: (ASCII, "autotags test camera"), 50721: (SRATIONAL, matrix),
         50728: (RATIONAL, [(1, 1), (1, 1), (1, 1)]), 50778: (SHORT, 21),
+    }
+    if not preview:
+        path.write_bytes(tiff.finish(tiff.ifd({**raw_entries, **dng_entries})))
+        return path
+    small = stored if preview_size is None else stored.resize(preview_size)
+    jpeg = io.BytesIO()
+    small.save(jpeg, "JPEG", quality=95)
+    preview_offset = tiff.append(jpeg.getvalue())
+    first = tiff.ifd({
+        **dng_entries, 254: (LONG, 1), 256: (LONG, small.width), 257: (LONG, small.height),
+        258: (SHORT, (8, 8, 8)), 259: (SHORT, 7), 262: (SHORT, 6),
+        273: (LONG, preview_offset), 277: (SHORT, 3), 278: (LONG, small.height),
+        279: (LONG, len(jpeg.getvalue())), 330: (LONG, tiff.ifd(raw_entries)),
     })
     path.write_bytes(tiff.finish(first))
     return path

@@ -77,10 +77,12 @@ def test_dng_boxes_land_on_the_object_in_the_upright_picture(tmp_path, photos, d
         assert expected and found and overlap(found, scaled(expected, 2)) > 0.9, label
 
 
+@pytest.mark.parametrize("preview", ["too small", "none"])
 def test_a_dng_without_a_usable_preview_is_processed_from_its_raw_data(tmp_path, photos,
-                                                                       detector):
+                                                                       detector, preview):
     with Image.open(photos["dog"]) as upright:
-        dng = write_dng(tmp_path / "small-preview.dng", upright, 6, preview_size=(120, 160))
+        dng = write_dng(tmp_path / "no-preview.dng", upright, 6, preview_size=(120, 160),
+                        preview=preview != "none")
         width, height = upright.size
     result = detector.tag_file(dng)
     assert result.ok and result.source == "raw", result.error
