@@ -27,3 +27,18 @@ echo "autotags search animal (every label below the category, from either model)
 "$AUTOTAGS" search animal --db "$DB"
 echo
 "$AUTOTAGS" tags --db "$DB"
+echo
+PHOTOS_COPY="$ROOT/build/demo-photos"
+echo "Tags for other photo managers: XMP sidecars beside a copy of two photos ($PHOTOS_COPY):"
+rm -rf "$PHOTOS_COPY" && mkdir -p "$PHOTOS_COPY"
+cp "$SAMPLES"/dog.jpg "$SAMPLES"/horses.jpg "$PHOTOS_COPY"/
+"$AUTOTAGS" scan "$PHOTOS_COPY" --db "$DB" --xmp sidecar --tag-paths hierarchical
+echo "$PHOTOS_COPY/dog.jpg.xmp, as digiKam, darktable, Lightroom and Immich read it:"
+"${AUTOTAGS_VENV:-$ROOT/.venv}/bin/python" - "$PHOTOS_COPY/dog.jpg.xmp" <<'PYTHON'
+import sys
+import exiv2
+sidecar = exiv2.ImageFactory.open(sys.argv[1])
+sidecar.readMetadata()
+for datum in sidecar.xmpData():
+    print(f"  {datum.key():36} {datum.toString()}")
+PYTHON
