@@ -144,6 +144,8 @@ def read_existing_keywords(image: str) -> FileKeywords:
         opened = exiv2.ImageFactory.open(image)
         opened.readMetadata()
     except exiv2.Exiv2Error as error:
+        if error.args and error.args[0] == exiv2.ErrorCode.kerFileContainsUnknownImageType:
+            return FileKeywords()  # a format without metadata fields (PNM, ...)
         raise MetadataError(f"{image}: its metadata cannot be read ({_reason(error)})") from None
     return _keywords_of(exiv2, opened, True)
 
