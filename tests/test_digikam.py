@@ -113,6 +113,7 @@ def test_hierarchical_paths_rejections_and_sync(tmp_path, photos):
                    "--tag-paths", "hierarchical", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "1 images would change (0 tags added, 1 removed)" in dry.stdout
+    assert f"{collection.paths['dog.jpg']}: remove auto/vehicle/bicycle" in dry.stdout
     assert "auto/vehicle/bicycle" in tag_paths_of(collection.database, dog)
     synced = autotags("digikam", "sync", "--digikam-db", collection.database, "--db", db,
                       "--tag-paths", "hierarchical")

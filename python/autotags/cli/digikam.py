@@ -60,6 +60,11 @@ def _print_changes(writer: DigikamWriter) -> None:
           f"added, {changes.links_removed} removed) of {report.images_written} written")
     for path in changes.tags_created:
         print(f"  {'would create' if writer.dry_run else 'created'} tag {path}")
+    for change in changes.per_image or []:
+        print(f"  {writer.paths[change.image]}: "
+              + "; ".join(part for part in (
+                  "add " + ", ".join(change.added) if change.added else "",
+                  "remove " + ", ".join(change.removed) if change.removed else "") if part))
     if report.backup:
         print(f"  backup of the database before writing: {report.backup}")
     if report.integrity is not None:

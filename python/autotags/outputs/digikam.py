@@ -47,7 +47,10 @@ class DigikamWriter:
         self.dry_run = dry_run
         self.target = f"digikam:{database.path.resolve()}"
         self._ids = {canonical_path(path): image for path, image in image_ids.items()}
+        self.paths = {image: path for path, image in self._ids.items()}
         self.report = DigikamReport()
+        if dry_run:
+            self.report.changes.per_image = []
 
     def write(self, store: TagStore, paths: Sequence[str]) -> None:
         """Writes the images among `paths` whose tags changed since they were last

@@ -111,6 +111,13 @@ class Collection:
     unmounted: list[str] = field(default_factory=list)  # album roots not reachable now
 
 
+@dataclass(frozen=True)
+class ImageChange:
+    image: int
+    added: tuple[str, ...]     # tag paths
+    removed: tuple[str, ...]
+
+
 @dataclass
 class TagChanges:
     """What one write did (or, in a dry run, would do)."""
@@ -119,6 +126,7 @@ class TagChanges:
     links_added: int = 0
     links_removed: int = 0
     images_changed: int = 0
+    per_image: list[ImageChange] | None = None  # kept when asked for (dry runs)
 
 
 def check_schema(db: sqlite3.Connection, path: Path) -> int:
@@ -233,19 +241,29 @@ class DigikamDatabase:
         """Links `image` to the tags `paths` (each ``auto/...``). ``replace`` first drops
         its other tags below ``auto``; tags named in `rejected` go either way. Call inside
         :meth:`transaction`."""
-        wanted = {self._tag_id(path, changes) for path in paths}
+        wanted = {self._tag_id(path, changes): path for path in paths}
         current = self._machine_tags_of(image)
         drop = {t for t, name in current.items()
                 if t not in wanted and (replace or name in rejected)}
         self._db.executemany("DELETE FROM ImageTags WHERE imageid = ? AND tagid = ?",
                              [(image, t) for t in sorted(drop)])
-        added = 0
-        for tag in sorted(wanted - set(current)):
-            added += self._db.execute("INSERT OR IGNORE INTO ImageTags(imageid, tagid) "
-                                      "VALUES (?, ?)", (image, tag)).rowcount
-        changes.links_added += added
+        added = [wanted[t] for t in sorted(set(wanted) - set(current))]
+        self._db.executemany("INSERT OR IGNORE INTO ImageTags(imageid, tagid) VALUES (?, ?)",
+                             [(image, t) for t in sorted(set(wanted) - set(current))])
+        changes.links_added += len(added)
         changes.links_removed += len(drop)
         changes.images_changed += bool(added or drop)
+        if changes.per_image is not None and (added or drop):
+            changes.per_image.append(ImageChange(
+                image, tuple(added), tuple(sorted(self._path_of(t) for t in drop))))
+
+    def _path_of(self, tag: int) -> str:
+        names = []
+        while tag:
+            tag, name = self._db.execute("SELECT pid, name FROM Tags WHERE id = ?",
+                                         (tag,)).fetchone()
+            names.append(name)
+        return "/".join(reversed(names))
 
     def _machine_tags_of(self, image: int) -> dict[int, str]:
         """The image's tags below ``auto`` (never an internal tag), id -> name."""
