@@ -376,3 +376,16 @@ def test_other_peoples_values_are_kept_exactly_as_written(folder, tmp_path, phot
     assert lists["XMP-lr:HierarchicalSubject"][:2] == ["Events|AC/DC concert", "People|Alice"]
     assert "auto|dog" in lists["XMP-lr:HierarchicalSubject"]
     assert "AC/DC concert" in lists["XMP-dc:Subject"]
+
+
+def test_a_sidecar_that_is_a_link_stays_a_link(folder, tmp_path, photos, detector):
+    image = folder / "dog.jpg"
+    shutil.copy(photos["dog"], image)
+    elsewhere = tmp_path / "sidecars"
+    elsewhere.mkdir()
+    target = elsewhere / "dog.jpg.xmp"
+    target.write_text(DARKTABLE_SIDECAR.replace("{user_flat}", "pets"), encoding="utf-8")
+    (folder / "dog.jpg.xmp").symlink_to(target)
+    scan(folder, db=tmp_path / "tags.sqlite3", model=detector, outputs=[XmpWriter()])
+    assert (folder / "dog.jpg.xmp").is_symlink()
+    assert "auto/dog" in keyword_lists(target)["XMP-digiKam:TagsList"]

@@ -19,7 +19,7 @@ from ..models.catalogue import DEFAULT_ACCURACY, load_catalogue
 from ..tagging.results import ImageTags
 from ..tagging.tagger import DEFAULT_MAX_MEGAPIXELS, Tagger, as_path_list
 from ..vocabulary.hierarchy import vocabulary
-from .cluster import Cluster, ModelRequest
+from .cluster import Cluster, ModelRequest, parse_cluster
 from .discovery import FoundFile, discover
 from .quarantine import find_crashing_files
 from .store import Failure, FileState, NewTag, ScanRecord, TagStore
@@ -360,20 +360,26 @@ def scan(
             report.loading_seconds += time.monotonic() - loading
         return taggers[name]
 
+    if cluster is not None:
+        parse_cluster(cluster)  # a mistyped address fails before any work
+        if any(isinstance(choice, Tagger) for choice in choices):
+            raise ValueError("a cluster scan takes model names, not Tagger objects")
+    clusters: list[Cluster] = []
+
     with contextlib.ExitStack() as resources:
         resources.enter_context(exclusive_scan(database))
         store = resources.enter_context(TagStore(database))
-        workers = resources.enter_context(Cluster(cluster)) if cluster else None
 
         def run_for(choice: ModelChoice, todo: list[FoundFile]) -> ModelRun:
-            if workers is None:
+            if cluster is None:
                 return local_run(store, tagger_for(choice))
-            if isinstance(choice, Tagger):
-                raise ValueError("a cluster scan takes model names, not Tagger objects")
+            if not clusters:  # started only when there is work, as models are loaded
+                clusters.append(resources.enter_context(Cluster(cluster)))
+            workers = clusters[0]
             workers.check_visible(todo)
             return cluster_run(store, workers, ModelRequest(
-                choice, device, accuracy, threads or workers.local_threads(), precision,
-                max_megapixels))
+                _name_of(choice), device, accuracy, threads or workers.local_threads(),
+                precision, max_megapixels))
 
         found = discover(as_path_list(paths))
         report.found = len(found.files)

@@ -252,7 +252,9 @@ def _read_only(path: Path) -> bool:
 
 def replace_atomically(path: Path, content: bytes) -> None:
     """Writes `content` to a hidden temporary file in the same folder, flushes it, and
-    renames it over `path` (keeping the old file's permissions and owner)."""
+    renames it over `path` (keeping the old file's permissions and owner). A symbolic
+    link stays a link: the file it points to is the one replaced."""
+    path = Path(os.path.realpath(path))
     try:
         old = path.stat()
         mode = stat.S_IMODE(old.st_mode)
