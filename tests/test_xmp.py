@@ -389,3 +389,22 @@ def test_a_sidecar_that_is_a_link_stays_a_link(folder, tmp_path, photos, detecto
     scan(folder, db=tmp_path / "tags.sqlite3", model=detector, outputs=[XmpWriter()])
     assert (folder / "dog.jpg.xmp").is_symlink()
     assert "auto/dog" in keyword_lists(target)["XMP-digiKam:TagsList"]
+
+
+def test_old_latin_1_iptc_keywords_are_read_and_kept(folder, tmp_path, photos):
+    """IPTC text without a UTF-8 marker is ISO 8859-1, as older cameras and programs
+    wrote it."""
+    image = folder / "old.jpg"
+    shutil.copy(photos["dog"], image)
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-charset", "iptc=Latin",
+                    "-IPTC:Keywords=café", "-IPTC:CodedCharacterSet=", str(image)], check=True)
+    db = tmp_path / "tags.sqlite3"
+    result = autotags("xmp", "read", image, "--db", db)
+    assert result.returncode == 0, result.stderr
+    assert autotags("search", "café", "--db", db).stdout.split() == [str(image)]
+    with TagStore(db) as store:
+        store.add_manual_tag(image, "auto/dog")
+        writer = XmpWriter("embed")
+        writer.write_all(store, [str(image)])
+    assert not writer.report.failures
+    assert keyword_lists(image)["IPTC:Keywords"] == ["café", "dog"]

@@ -172,9 +172,19 @@ def _keywords_of(exiv2: Any, image: Any, has_iptc: bool) -> FileKeywords:
         hierarchical[hierarchy.key] = _xmp_list(exiv2, xmp, hierarchy.key)
     iptc = None
     if has_iptc:
-        iptc = tuple(datum.toString() for datum in image.iptcData()
+        iptc = tuple(_iptc_text(datum.toString()) for datum in image.iptcData()
                      if datum.key() == IPTC_KEYWORDS.key)
     return FileKeywords(hierarchical, _xmp_list(exiv2, xmp, DUBLIN_CORE_SUBJECT.key), iptc)
+
+
+def _iptc_text(value: str) -> str:
+    """IPTC text is UTF-8 only when the file says so; older files hold ISO 8859-1, which
+    python-exiv2 hands over as undecodable bytes."""
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def _xmp_list(exiv2: Any, xmp: Any, key: str) -> tuple[str, ...]:
