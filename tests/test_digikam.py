@@ -266,3 +266,23 @@ def test_a_root_on_a_mount_path_is_tagged(tmp_path, photos):
                       "--db", tmp_path / "tags.sqlite3")
     assert result.returncode == 0, result.stderr
     assert "auto/bird" in tag_paths_of(collection.database, collection.images["eagle.jpg"])
+
+
+def test_a_read_only_database_folder_is_refused_before_any_work(tmp_path, photos):
+    """A real EACCES: as root the command runs without the capability to write anywhere."""
+    collection = make_collection(tmp_path, photos, names=("dog",))
+    before = digest(collection.database)
+    command = [sys.executable, "-m", "autotags.cli", "digikam", "scan", "--digikam-db",
+               str(collection.database), "--db", str(tmp_path / "tags.sqlite3")]
+    if os.geteuid() == 0:
+        without = "-dac_override,-dac_read_search"
+        command = ["setpriv", f"--inh-caps={without}", f"--bounding-set={without}", *command]
+    collection.root.chmod(0o555)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    finally:
+        collection.root.chmod(0o755)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "read-only" in result.stderr.strip().splitlines()[-1]
+    assert digest(collection.database) == before
+    assert not (tmp_path / "tags.sqlite3").exists()  # nothing was tagged for nothing

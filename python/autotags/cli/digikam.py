@@ -5,17 +5,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import sqlite3
 from pathlib import Path
 
 from ..collection.scanning import POLICIES
 from ..outputs.digikam import DigikamWriter
-from ..outputs.digikam_database import (
-    DigikamDatabase,
-    DigikamError,
-    digikam_config,
-    find_database,
-)
+from ..outputs.digikam_database import DigikamDatabase, digikam_config, find_database
 from .collection import add_scan_options, print_scan_report, run_scan
 from .options import (
     DB_HELP,
@@ -36,10 +30,12 @@ def _open_digikam(args: argparse.Namespace) -> tuple[DigikamDatabase, dict[str, 
     path = Path(args.digikam_db) if args.digikam_db else find_database()
     database = DigikamDatabase(path, force=args.force)
     try:
+        if not args.dry_run:
+            database.check_writable()
         collection = database.collection()
-    except sqlite3.Error as error:
+    except BaseException:
         database.close()
-        raise DigikamError(f"{path}: cannot read digiKam's albums ({error})") from None
+        raise
     for root in collection.unmounted:
         log.warning("skipped the album root %s: it is not mounted (its images are kept as "
                     "they are)", root)

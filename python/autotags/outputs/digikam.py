@@ -68,9 +68,9 @@ class DigikamWriter:
             self.report.integrity = self.database.integrity_check()
 
     def _write_batch(self, store: TagStore, batch: list[tuple[str, KeywordsToWrite]]) -> None:
-        if not self.dry_run:
-            self.report.backup = self.database.back_up()
         try:
+            if not self.dry_run:
+                self.report.backup = self.database.back_up()
             with self.database.transaction(dry_run=self.dry_run):
                 for path, wanted in batch:
                     self.database.set_machine_tags(

@@ -182,6 +182,13 @@ class DigikamDatabase:
                                    isolation_level=None)
         self.backup_path: Path | None = None
 
+    def check_writable(self) -> None:
+        """Before any work: the database and its folder (backup, journal) take writes."""
+        for place in (self.path, self.path.parent):
+            if not os.access(place, os.W_OK):
+                raise DigikamError(f"{place} is read-only: digiKam's database cannot be "
+                                   "written (nor its backup made beside it)")
+
     def close(self) -> None:
         self._db.close()
 
@@ -195,6 +202,12 @@ class DigikamDatabase:
 
     def collection(self) -> Collection:
         """The visible images of every album root that is reachable now."""
+        try:
+            return self._collection()
+        except sqlite3.Error as error:
+            raise DigikamError(f"{self.path}: cannot read digiKam's albums ({error})") from None
+
+    def _collection(self) -> Collection:
         found = Collection()
         roots = self._db.execute(
             "SELECT id, label, identifier, specificPath FROM AlbumRoots ORDER BY id").fetchall()
@@ -219,8 +232,13 @@ class DigikamDatabase:
         if self.backup_path is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             target = self.path.with_name(f"{self.path.name}.autotags-backup-{stamp}")
-            with contextlib.closing(sqlite3.connect(target)) as copy:
-                self._db.backup(copy)
+            try:
+                with contextlib.closing(sqlite3.connect(target)) as copy:
+                    self._db.backup(copy)
+            except sqlite3.Error as error:
+                target.unlink(missing_ok=True)
+                raise DigikamError(f"cannot make a backup copy {target} before writing "
+                                   f"({error}); nothing was written") from None
             self.backup_path = target
         return self.backup_path
 
