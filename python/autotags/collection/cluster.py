@@ -27,6 +27,8 @@ CHUNKS_PER_WORKER = 4    # a lost worker costs at most a quarter of its share, t
 MAX_CHUNK = 32           # ... and never more than this many images
 VISIBILITY_SAMPLE = 8    # paths each worker must see before any work is sent
 CONNECT_TIMEOUT = "10s"
+WAIT_FOR_WORKERS_SECONDS = 60   # a scheduler without workers: wait this long for one
+STALL_SECONDS = 900             # no chunk finished for this long: the workers are gone
 # A local cluster listens on the loopback interface only; its status page (which Dask
 # always serves) takes any free port rather than failing on a busy 8787.
 LOOPBACK_ANY_PORT = "127.0.0.1:0"
@@ -117,6 +119,13 @@ class Cluster:
             self.close()
             raise ClusterError(f"cannot reach the Dask scheduler at {address} ({error})"
                                ) from None
+        try:
+            self.client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_SECONDS)
+        except TimeoutError:
+            self.close()
+            raise ClusterError(f"the Dask scheduler at {address} has no workers (none joined "
+                               f"in {WAIT_FOR_WORKERS_SECONDS} s); start some with "
+                               f"`dask worker {address}`") from None
         self.address = address
 
     def close(self) -> None:
@@ -158,20 +167,30 @@ class Cluster:
             ) -> Iterator[tuple[FoundFile, ImageTags, int]]:
         """(file, result, images inferred for its chunk or 0) as chunks finish, in any
         order. Stopping early cancels what is left."""
-        from dask.distributed import as_completed
+        from dask.distributed import wait
 
         size = max(1, min(MAX_CHUNK, math.ceil(len(todo) / (max(1, self.workers())
                                                               * CHUNKS_PER_WORKER))))
         chunks = {self.client.submit(tag_chunk, request, [f.path for f in chunk], pure=False):
                   chunk for chunk in (todo[i:i + size] for i in range(0, len(todo), size))}
+        pending = set(chunks)
         try:
-            for future in as_completed(list(chunks)):
-                outcome = self._outcome(future, request)
-                for index, (found, result) in enumerate(zip(chunks[future], outcome.results,
-                                                            strict=True)):
-                    yield found, result, outcome.inferred if index == 0 else 0
+            while pending:
+                finished, pending = wait(pending, timeout=STALL_SECONDS,
+                                         return_when="FIRST_COMPLETED")
+                for future in finished:
+                    yield from self._results_of(future, chunks[future], request)
+        except TimeoutError:
+            raise ClusterError(f"no chunk of photos finished in {STALL_SECONDS // 60} minutes: "
+                               "the cluster has lost its workers") from None
         finally:
             self.client.cancel(list(chunks))
+
+    def _results_of(self, future: Any, chunk: list[FoundFile], request: ModelRequest
+                    ) -> Iterator[tuple[FoundFile, ImageTags, int]]:
+        outcome = self._outcome(future, request)
+        for index, (found, result) in enumerate(zip(chunk, outcome.results, strict=True)):
+            yield found, result, outcome.inferred if index == 0 else 0
 
     @staticmethod
     def _outcome(future: Any, request: ModelRequest) -> ChunkResult:
