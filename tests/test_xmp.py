@@ -408,3 +408,25 @@ def test_old_latin_1_iptc_keywords_are_read_and_kept(folder, tmp_path, photos):
         writer.write_all(store, [str(image)])
     assert not writer.report.failures
     assert keyword_lists(image)["IPTC:Keywords"] == ["café", "dog"]
+
+
+def test_a_photo_where_the_model_finds_nothing_loses_old_auto_keywords(folder, tmp_path,
+                                                                      detector):
+    """Replace as in digiKam: another tagger's auto keywords go even when the model now
+    finds nothing; the user's stay."""
+    image = folder / "grey.jpg"
+    Image.new("RGB", (640, 480), (128, 128, 128)).save(image)
+    sidecar = folder / "grey.jpg.xmp"
+    sidecar.write_text(DARKTABLE_SIDECAR.replace("{user_flat}", "cat").replace(
+        "<rdf:li>People/Alice</rdf:li>", "<rdf:li>People/Alice</rdf:li><rdf:li>auto/cat</rdf:li>"),
+        encoding="utf-8")
+    db = tmp_path / "tags.sqlite3"
+    report = scan(folder, db=db, model=detector, outputs=[XmpWriter()])
+    assert report.models[detector.model_name].tagged == 1
+    lists = keyword_lists(sidecar)
+    assert lists["XMP-digiKam:TagsList"] == ["Places/Holiday", "People/Alice"]
+    assert lists["XMP-dc:Subject"] == ["Holiday", "Alice"]  # 'cat' stood for auto/cat
+    untouched = folder / "empty.jpg"
+    Image.new("RGB", (640, 480), (90, 90, 90)).save(untouched)
+    scan(folder, db=db, model=detector, outputs=[XmpWriter()])
+    assert not (folder / "empty.jpg.xmp").exists()  # no empty sidecars

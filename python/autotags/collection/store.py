@@ -593,7 +593,8 @@ class TagStore:
                            WHERE target = ? AND up_to_date = 0)
                     OR (id NOT IN (SELECT image_id FROM written_keywords WHERE target = ?)
                         AND (id IN (SELECT image_id FROM image_tags)
-                             OR id IN (SELECT image_id FROM rejections))))""",
+                             OR id IN (SELECT image_id FROM rejections)
+                             OR id IN (SELECT image_id FROM scans WHERE error IS NULL))))""",
                                                      (target, target))}
         return [os.fspath(p) for p in among if _encode(p) in stale]
 
@@ -611,7 +612,9 @@ class TagStore:
         machine tags, read from the file, were replaced there by the models' own
         (Replace), so the store drops them too."""
         with self.transaction():
-            image = self._ensure_image(path)
+            image = self.image_id(path)
+            if image is None:
+                return  # never scanned nor tagged: nothing to remember it by
             if replaced_imported:
                 self._db.execute("DELETE FROM image_tags WHERE image_id = ? AND source = ?",
                                  (image, IMPORTED_SOURCE))

@@ -82,7 +82,9 @@ class XmpWriter:
         destination = sidecar_for(path, self.sidecar_name) if self.target == "sidecar" \
             else Path(path)
         if self.target == "sidecar" and not wanted.paths and not destination.exists():
-            return "without_tags"  # no empty sidecars
+            # No empty sidecars; remembered, so that the next scan does not look again.
+            store.record_written_keywords(path, self.target, WrittenKeywords((), ()))
+            return "without_tags"
         previous = store.written_keywords(path, self.target)
         existing, opened = read_keywords(destination, self.target)
         replacing = self.policy == "replace" and wanted.scanned
