@@ -22,6 +22,7 @@ from .metadata_files import (
     SIDECAR_NAMES,
     TARGETS,
     MetadataError,
+    OpenedFile,
     SidecarName,
     Target,
     read_existing_keywords,
@@ -92,16 +93,24 @@ class XmpWriter:
                        previous.owned_by_others if previous else ())
         changed = not _same(result.keywords, existing)
         if changed:
-            embedding = self.target == "embed"
-            before = current_state(path) if embedding else None
-            write_keywords(destination, opened, result.keywords)
-            after = current_state(path) if embedding else None
-            if before and after:
-                store.record_rewritten_file(path, before, after)
+            self._rewrite(store, path, destination, opened, result.keywords)
         store.record_written_keywords(
             path, self.target, WrittenKeywords(wanted.paths, tuple(result.owned_by_others)),
             replaced_imported=replacing)
         return "written" if changed else "unchanged"
+
+    def _rewrite(self, store: TagStore, path: str, destination: Path,
+                 opened: OpenedFile | None, keywords: FileKeywords) -> None:
+        """Writes the file; an image rewritten by autotags itself keeps counting as
+        scanned (its new size, time and fingerprint go to the store)."""
+        if self.target == "sidecar":
+            write_keywords(destination, opened, keywords)
+            return
+        before = current_state(path)
+        write_keywords(destination, opened, keywords)
+        after = current_state(path)
+        if before and after:
+            store.record_rewritten_file(path, before, after)
 
     @staticmethod
     def _removal(wanted: KeywordsToWrite, previous: WrittenKeywords | None,
