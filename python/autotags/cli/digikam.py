@@ -53,7 +53,7 @@ def _print_changes(writer: DigikamWriter) -> None:
     report, changes = writer.report, writer.report.changes
     verb = "would change" if writer.dry_run else "changed"
     print(f"digikam: {changes.images_changed} images {verb} ({changes.links_added} tags "
-          f"added, {changes.links_removed} removed) of {report.images_written} written")
+          f"added, {changes.links_removed} removed) of {report.images_checked} checked")
     for path in changes.tags_created:
         print(f"  {'would create' if writer.dry_run else 'created'} tag {path}")
     for change in changes.per_image or []:

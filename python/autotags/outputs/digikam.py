@@ -28,7 +28,7 @@ BATCH_IMAGES = 256  # images per transaction in digiKam's database
 @dataclass
 class DigikamReport:
     changes: TagChanges = field(default_factory=TagChanges)
-    images_written: int = 0
+    images_checked: int = 0           # images whose tags were compared and written
     backup: Path | None = None
     integrity: str | None = None          # PRAGMA integrity_check after writing
 
@@ -64,7 +64,7 @@ class DigikamWriter:
             batch = [(p, store.keywords_to_write(p, self.tag_paths))
                      for p in known[start:start + BATCH_IMAGES]]
             self._write_batch(store, batch)
-        if self.report.images_written and not self.dry_run:
+        if self.report.images_checked and not self.dry_run:
             self.report.integrity = self.database.integrity_check()
 
     def _write_batch(self, store: TagStore, batch: list[tuple[str, KeywordsToWrite]]) -> None:
@@ -80,7 +80,7 @@ class DigikamWriter:
         except sqlite3.Error as error:
             raise DigikamError(f"{self.database.path}: writing failed ({error}); the batch "
                                "was rolled back, the database is as it was before it") from None
-        self.report.images_written += len(batch)
+        self.report.images_checked += len(batch)
         if not self.dry_run:  # after digiKam's commit: a crash in between writes again
             for path, wanted in batch:
                 store.record_written_keywords(path, self.target,
