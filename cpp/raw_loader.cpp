@@ -45,17 +45,24 @@ std::string lower_extension(const std::string& path) {
     return extension;
 }
 
-// RAW formats whose first bytes libvips does not claim (TIFF-based ones it would).
-bool has_raw_signature(const std::string& path) {
+// RAW content in a file whose name does not say: the signatures of RAW formats libvips
+// does not claim, and TIFF-based files (NEF, ARW, DNG, ...) that LibRaw identifies as a
+// camera's, which libvips would read as the small TIFF in their first directory.
+bool has_raw_content(const std::string& path) {
     std::array<char, 16> head{};
     std::ifstream file(path, std::ios::binary);
     if (!file.read(head.data(), head.size())) return false;
     const auto starts = [&](const char* magic, std::size_t length, std::size_t at = 0) {
         return std::memcmp(head.data() + at, magic, length) == 0;
     };
-    return starts("FUJIFILMCCD-RAW", 15) || starts("IIRO", 4) || starts("IIRS", 4) ||
-           starts("MMOR", 4) || starts("IIU\0", 4) || starts("II\x1a\0\0\0HEAPCCDR", 14) ||
-           (starts("ftyp", 4, 4) && starts("crx ", 4, 8));
+    if (starts("FUJIFILMCCD-RAW", 15) || starts("IIRO", 4) || starts("IIRS", 4) ||
+        starts("MMOR", 4) || starts("IIU\0", 4) || starts("II\x1a\0\0\0HEAPCCDR", 14) ||
+        (starts("ftyp", 4, 4) && starts("crx ", 4, 8)))
+        return true;
+    if (!starts("II*\0", 4) && !starts("MM\0*", 4)) return false;
+    const auto raw = std::make_unique<LibRaw>();
+    raw->set_dataerror_handler([](void*, const char*, const int) {}, nullptr);
+    return raw->open_file(path.c_str()) == LIBRAW_SUCCESS && raw->imgdata.idata.raw_count > 0;
 }
 
 // LibRaw's `flip` as the EXIF orientation tag that means the same turn.
@@ -166,7 +173,7 @@ bool is_camera_raw(const std::string& path) {
                                                    ".webp", ".heic", ".heif", ".avif", ".gif",
                                                    ".jxl"};
     const bool named_as_photo = std::find(photo.begin(), photo.end(), extension) != photo.end();
-    return !named_as_photo && has_raw_signature(path);
+    return !named_as_photo && has_raw_content(path);
 }
 
 RawPicture load_camera_raw(const std::string& path, const SizeNeeded& needed,

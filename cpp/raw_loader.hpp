@@ -26,8 +26,9 @@ struct RawPicture {
 // The pixel size a caller needs for a picture of the given (oriented) size.
 using SizeNeeded = std::function<std::pair<int, int>(int width, int height)>;
 
-// True for files LibRaw should read: camera RAW file names, or RAW content that libvips
-// does not know (Fuji RAF, Olympus ORF, Panasonic RW2, Canon CR3 and CRW).
+// True for files LibRaw should read: camera RAW file names, or, in files not named as
+// another photo format, RAW content (Fuji RAF, Olympus ORF, Panasonic RW2, Canon CR3 and
+// CRW by signature; TIFF-based RAW files when LibRaw identifies them).
 bool is_camera_raw(const std::string& path);
 
 // The extensions of camera RAW files, lower case with the dot (".cr2").

@@ -130,3 +130,20 @@ def test_raw_files_are_tagged_and_videos_and_sound_skipped(tmp_path, photos):
     text = autotags("scan", folder, "--db", db, "--mode", "all")
     assert "skipped, not a photo (2 video and audio files):" in text.stdout
     assert "\nfailed:" not in text.stdout and text.returncode == 0
+
+
+def test_raw_files_without_a_telling_name_are_recognised_by_content(tmp_path, photos,
+                                                                    detector):
+    folder = tmp_path / "card"
+    folder.mkdir()
+    shutil.copy(CR2, folder / "IMG_5952")
+    with Image.open(photos["dog"]) as upright:
+        write_dng(folder / "DSC_0001", upright)
+    plain = folder / "scan0001"  # an ordinary TIFF without a name: still libvips's
+    Image.open(photos["dog"]).save(plain, format="TIFF")
+    results = {Path(r.path).name: r for r in detector.tag(sorted(folder.iterdir()))}
+    assert (results["IMG_5952"].source, results["IMG_5952"].width) == ("preview", CR2_SIZE[0])
+    assert results["DSC_0001"].source == "preview" and "dog" in results["DSC_0001"].labels
+    assert results["scan0001"].source == "image" and "dog" in results["scan0001"].labels
+    report = scan(folder, db=tmp_path / "tags.sqlite3", model=detector)
+    assert report.found == 3 and not report.failures
