@@ -39,10 +39,14 @@ def _describe(results: list[ImageTags]) -> str:
     first = results[0]
     if not first.ok:
         return f"{first.path}: error: {without_path(first.error or '', first.path)}"
+    # Camera RAW files say what was looked at: the embedded preview or the raw data.
+    through = {"preview": ", from its preview", "raw": ", from its raw data"}.get(
+        first.source or "", "")
+    size = f"({first.width}x{first.height}{through})"
     if len(results) == 1:
-        return f"{first.path} ({first.width}x{first.height}): {_describe_tags(first)}"
+        return f"{first.path} {size}: {_describe_tags(first)}"
     parts = [f"{_describe_tags(r)} [{r.model}]" for r in results]
-    return f"{first.path} ({first.width}x{first.height}): {'; '.join(parts)}"
+    return f"{first.path} {size}: {'; '.join(parts)}"
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
