@@ -234,7 +234,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         description="Tag every image below the given folders (and any files given) into the "
                     "tag database, so that `autotags search` can find them. Folders are "
                     "walked recursively; hidden files and folders are skipped; symbolic links "
-                    "are followed without looping. Files that cannot be read are recorded "
+                    "are followed without looping. Camera RAW files are read through their "
+                    "embedded preview; videos and sound files are listed as skipped. "
+                    "Files that cannot be read are recorded "
                     "with the reason and retried only when they change (or --retry-failed). "
                     "Results are committed every few seconds: Ctrl-C or a crash loses at "
                     "most the last moments, and running the same command again continues.",
