@@ -360,6 +360,20 @@ class TagStore:
             SELECT id, path FROM tree""")
         return dict(rows.fetchall())
 
+    def _image_tag_paths(self, image: int | None) -> dict[int, str]:
+        """Full paths of the tags one image carries or rejected, walked up from those
+        tags alone: the per-image queries must not cost the size of the whole tree."""
+        rows = self._db.execute("""
+            WITH RECURSIVE up(tag, parent, path) AS (
+                SELECT tags.id, tags.parent_id, tags.name FROM tags WHERE tags.id IN (
+                    SELECT tag_id FROM image_tags WHERE image_id = :image
+                    UNION SELECT tag_id FROM rejections WHERE image_id = :image)
+                UNION ALL
+                SELECT up.tag, tags.parent_id, tags.name || '/' || up.path
+                FROM up JOIN tags ON tags.id = up.parent)
+            SELECT tag, path FROM up WHERE parent IS NULL""", {"image": image})
+        return dict(rows.fetchall())
+
     # ---- images ---------------------------------------------------------------------
 
     def image_id(self, path: StrPath) -> int | None:
@@ -546,7 +560,7 @@ class TagStore:
         """Machine tags a person removed from this image."""
         with self._snapshot():
             image = self.image_id(path)
-            paths = self._tag_paths()
+            paths = self._image_tag_paths(image)
             rows = self._db.execute("SELECT tag_id FROM rejections WHERE image_id = ?", (image,))
             return sorted(paths[r[0]] for r in rows)
 
@@ -560,7 +574,7 @@ class TagStore:
             image = self.image_id(path)
             if image is None:
                 return KeywordsToWrite((), frozenset())
-            paths = self._tag_paths()
+            paths = self._image_tag_paths(image)
             written: list[str] = []
             for tag_id, source, category in self._db.execute(
                     "SELECT tag_id, source, category FROM image_tags WHERE image_id = ?",
@@ -738,7 +752,7 @@ class TagStore:
             image = self.image_id(path)
             if image is None:
                 return []
-            paths = self._tag_paths()
+            paths = self._image_tag_paths(image)
             boxes: dict[tuple[int, str], list[tuple[float, float, float, float, float]]] = {}
             for t, s, score, x1, y1, x2, y2 in self._db.execute(
                     """SELECT tag_id, source, score, x1, y1, x2, y2 FROM tag_boxes
