@@ -448,8 +448,13 @@ def current_state(path: str) -> FileState | None:
     return FileState(info.st_size, info.st_mtime_ns, fingerprint(path, info.st_size))
 
 
+def _recorded_settings(accuracy: int, threshold: float) -> dict[str, object]:
+    """What each scan row records of how it was tagged (--mode new compares it)."""
+    return {"accuracy": accuracy, "threshold": stored_threshold(threshold)}
+
+
 def _settings_of(tagger: Tagger) -> dict[str, object]:
-    return {"accuracy": tagger.accuracy, "threshold": stored_threshold(tagger.threshold)}
+    return _recorded_settings(tagger.accuracy, tagger.threshold)
 
 
 def _plan(store: TagStore, choice: ModelChoice, files: list[FoundFile], mode: ScanMode,
@@ -534,10 +539,9 @@ def cluster_run(store: TagStore, cluster: Cluster, request: ModelRequest) -> Mod
     spec = load_catalogue().get(request.name)
 
     def results(todo: list[FoundFile]) -> Results:
-        for chunk in _chunks(todo, IN_FLIGHT_CHUNK):  # a worker may die on any of them
-            store.mark_in_flight(request.name, [f.path for f in chunk])
+        # Every chunk goes out at once, and a worker may die on any of them.
+        store.mark_in_flight(request.name, [f.path for f in todo])
         yield from cluster.tag(request, todo)
 
-    settings = {"accuracy": request.accuracy,
-                "threshold": stored_threshold(spec.threshold(request.accuracy))}
+    settings = _recorded_settings(request.accuracy, spec.threshold(request.accuracy))
     return ModelRun(request.name, spec.labels, settings, results)
