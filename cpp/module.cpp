@@ -198,4 +198,8 @@ PYBIND11_MODULE(_engine, m) {
 
     m.def("libvips_version", [] { return std::string(vips_version_string()); });
     m.attr("camera_raw_extensions") = camera_raw_extensions();
+    m.def("is_camera_raw", &is_camera_raw, py::arg("path"),
+          py::call_guard<py::gil_scoped_release>(),
+          "Whether the engine reads this file (path as bytes) with LibRaw: a RAW file name, "
+          "or RAW content in a file named as no other photo format.");
 }

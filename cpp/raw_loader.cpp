@@ -45,6 +45,14 @@ std::string lower_extension(const std::string& path) {
     return extension;
 }
 
+// A LibRaw instance that keeps quiet: it reports damaged data on stderr by default,
+// where here it reaches callers as errors.
+std::unique_ptr<LibRaw> quiet_libraw() {
+    auto raw = std::make_unique<LibRaw>();
+    raw->set_dataerror_handler([](void*, const char*, const int) {}, nullptr);
+    return raw;
+}
+
 // RAW content in a file whose name does not say: the signatures of RAW formats libvips
 // does not claim, and TIFF-based files (NEF, ARW, DNG, ...) that LibRaw identifies as a
 // camera's, which libvips would read as the small TIFF in their first directory.
@@ -60,8 +68,7 @@ bool has_raw_content(const std::string& path) {
         (starts("ftyp", 4, 4) && starts("crx ", 4, 8)))
         return true;
     if (!starts("II*\0", 4) && !starts("MM\0*", 4)) return false;
-    const auto raw = std::make_unique<LibRaw>();
-    raw->set_dataerror_handler([](void*, const char*, const int) {}, nullptr);
+    const auto raw = quiet_libraw();
     return raw->open_file(path.c_str()) == LIBRAW_SUCCESS && raw->imgdata.idata.raw_count > 0;
 }
 
@@ -75,9 +82,7 @@ bool swaps_axes(int flip) { return (flip & 4) != 0; }
 
 class RawFile {
 public:
-    explicit RawFile(const std::string& path) : path_(path), raw_(std::make_unique<LibRaw>()) {
-        // LibRaw reports damaged data on stderr by default; it reaches callers as errors.
-        raw_->set_dataerror_handler([](void*, const char*, const int) {}, nullptr);
+    explicit RawFile(const std::string& path) : path_(path), raw_(quiet_libraw()) {
         check(raw_->open_file(path.c_str()),
               "cannot read it as a camera RAW file: it is damaged, cut short or not RAW");
     }

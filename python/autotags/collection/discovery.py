@@ -8,7 +8,7 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .._engine import camera_raw_extensions
+from .._engine import camera_raw_extensions, is_camera_raw
 from .store import FileState, canonical_path
 
 log = logging.getLogger(__name__)
@@ -31,13 +31,8 @@ NOT_IMAGE_EXTENSIONS = frozenset({
     ".html", ".css", ".js", ".py", ".sqlite3", ".sqlite",
 })
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"II*\x00", b"MM\x00*", b"BM",
-               b"\xff\x0a", b"\x00\x00\x00\x0cJXL ", b"\x00\x00\x00\x0cjP  ",
-               # camera RAW formats that are not TIFF-based: Fuji, Olympus, Panasonic, Canon
-               b"FUJIFILMCCD-RAW", b"IIRO", b"IIRS", b"MMOR", b"IIU\x00",
-               b"II\x1a\x00\x00\x00HEAPCCDR")
-# ISO media files that hold photos: HEIF/AVIF, and Canon's CR3 RAW files ("crx ").
-_PHOTO_BRANDS = (b"crx ", b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1",
-                 b"avif", b"avis")
+               b"\xff\x0a", b"\x00\x00\x00\x0cJXL ", b"\x00\x00\x00\x0cjP  ")
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis")
 
 
 @dataclass(frozen=True)
@@ -72,7 +67,9 @@ def looks_like_image(path: str) -> bool:
         return True
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return True
-    return head[4:8] == b"ftyp" and head[8:12] in _PHOTO_BRANDS
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return True
+    return is_camera_raw(os.fsencode(path))  # the engine's own test: RAF, ORF, CR3, ...
 
 
 def is_video_or_audio(name: str) -> bool:
