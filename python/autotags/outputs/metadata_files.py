@@ -87,15 +87,15 @@ def glob_escape(text: str) -> str:
 
 
 # Formats exiv2 rewrites without touching the image data, by what the file is, not its
-# name. RAW formats and HEIF are left alone: keywords go to a sidecar there.
-_EMBEDDABLE = {"jpeg": True, "tiff": True, "dng": True, "png": False, "webp": False}  # IPTC?
+# name, and whether they hold IPTC keywords too. RAW formats and HEIF are left alone:
+# keywords go to a sidecar there.
+_EMBEDDABLE_HAS_IPTC = {"jpeg": True, "tiff": True, "dng": True, "png": False, "webp": False}
 
 
 @dataclass
 class OpenedFile:
     image: Any               # exiv2.Image, opened from `data`
     data: bytes              # keeps the memory exiv2 reads alive
-    has_iptc: bool
 
 
 def read_keywords(path: Path, target: Target) -> tuple[FileKeywords, OpenedFile | None]:
@@ -124,11 +124,11 @@ def read_keywords(path: Path, target: Target) -> tuple[FileKeywords, OpenedFile 
     if target == "sidecar" and kind != "xmp":
         raise MetadataError(f"{path}: not an XMP sidecar (it holds {label} data); it was "
                             "left as it was")
-    if target == "embed" and kind not in _EMBEDDABLE:
+    if target == "embed" and kind not in _EMBEDDABLE_HAS_IPTC:
         raise MetadataError(f"{path}: autotags does not embed keywords in {label} files, "
                             "which exiv2 cannot rewrite safely; use --xmp sidecar")
-    has_iptc = target == "embed" and _EMBEDDABLE[kind]
-    return _keywords_of(exiv2, image, has_iptc), OpenedFile(image, data, has_iptc)
+    has_iptc = target == "embed" and _EMBEDDABLE_HAS_IPTC[kind]
+    return _keywords_of(exiv2, image, has_iptc), OpenedFile(image, data)
 
 
 def read_existing_keywords(image: str) -> FileKeywords:
