@@ -126,7 +126,6 @@ class Cluster:
             raise ClusterError(f"the Dask scheduler at {address} has no workers (none joined "
                                f"in {WAIT_FOR_WORKERS_SECONDS} s); start some with "
                                f"`dask worker {address}`") from None
-        self.address = address
 
     def close(self) -> None:
         for part in (getattr(self, "client", None), self._local):
@@ -186,9 +185,10 @@ class Cluster:
         finally:
             self.client.cancel(list(chunks))
 
-    def _results_of(self, future: Any, chunk: list[FoundFile], request: ModelRequest
+    @staticmethod
+    def _results_of(future: Any, chunk: list[FoundFile], request: ModelRequest
                     ) -> Iterator[tuple[FoundFile, ImageTags, int]]:
-        outcome = self._outcome(future, request)
+        outcome = Cluster._outcome(future, request)
         for index, (found, result) in enumerate(zip(chunk, outcome.results, strict=True)):
             yield found, result, outcome.inferred if index == 0 else 0
 
