@@ -16,6 +16,9 @@ BUILD="$ROOT/build/fuzz"
 "$VENV/bin/cmake" --build "$BUILD" --target decode_fuzzer >/dev/null
 "$VENV/bin/python" "$ROOT/tests/fuzz_seeds.py" "$BUILD/seeds"
 mkdir -p "$BUILD/corpus"
+AUTOTAGS_FUZZ_SCRATCH="$(mktemp -d)"
+export AUTOTAGS_FUZZ_SCRATCH
+trap 'rm -rf "$AUTOTAGS_FUZZ_SCRATCH"' EXIT
 # libvips and GLib keep caches for the life of the process: not leaks of ours.
 ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

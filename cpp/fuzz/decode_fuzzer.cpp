@@ -4,6 +4,7 @@
 // UndefinedBehaviorSanitizer (cmake -DAUTOTAGS_FUZZ=ON, clang); see scripts/fuzz.sh.
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -20,8 +21,12 @@ constexpr std::uint64_t max_source_pixels = 20'000'000;
 
 // The same bytes under a name without an extension (libvips decides, or LibRaw for RAW
 // signatures) and under a camera RAW name (LibRaw decides, TIFF-based DNG included).
+// They live in the folder scripts/fuzz.sh makes and removes, as libFuzzer may end the
+// process without running destructors.
 const std::vector<std::string>& scratch_files() {
-    static const std::string base = "/tmp/autotags-fuzz-" + std::to_string(::getpid());
+    const char* folder = std::getenv("AUTOTAGS_FUZZ_SCRATCH");
+    static const std::string base = std::string(folder ? folder : "/tmp") + "/autotags-fuzz-" +
+                                    std::to_string(::getpid());
     static const std::vector<std::string> paths{base, base + ".dng"};
     return paths;
 }
