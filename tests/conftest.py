@@ -13,6 +13,8 @@ from autotags import Tagger, load_catalogue
 from autotags.models.catalogue import DecodeSettings, InputSettings, ModelSpec
 
 DARKNET_DATA = Path("/usr/share/darknet/data")
+OPENCV_DOCS = Path("/usr/share/doc/opencv-doc")  # Debian opencv-doc: sample and tutorial photos
+OPENCV_DATA = OPENCV_DOCS / "examples" / "data"
 COCO80 = load_catalogue().get("ssd-mobilenet-v2").labels
 
 

@@ -15,11 +15,11 @@ import pytest
 
 from autotags import TagStore, load_catalogue, scan
 from autotags.vocabulary.hierarchy import tag_path, vocabulary
+from conftest import OPENCV_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDNET = Path("/usr/share/wordnet/data.noun")           # Debian wordnet-base
 TIMM_WHEEL = ROOT / "build" / "inputs" / "timm-1.0.31-py3-none-any.whl"  # setup.sh --test
-OPENCV_DATA = Path("/usr/share/doc/opencv-doc/examples/data")  # Debian opencv-doc
 
 
 def test_the_table_is_made_again_byte_for_byte(tmp_path):

@@ -20,6 +20,7 @@ from .install import ensure_installed
 from .model_files import RawInput
 from .runtime import RunSettings, compile_model
 from .user_catalogue import read_user_entries, write_user_entries
+from .weight_rounding import round_weights
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,23 @@ def head_convolutions(model: Any) -> list[str]:
         if reaches_output:
             heads.append(op.get_friendly_name())
     return heads
+
+
+def full_resolution_convolutions(model: Any) -> list[str]:
+    """Convolutions whose output is at least half the input's height: they see the photo's
+    whole dynamic range, and the noise INT8 adds there runs through every later layer. With
+    few channels they are also where INT8 saves the least time."""
+    height = model.input().get_partial_shape()[2]
+    if not height.is_static:
+        return []
+    kept = []
+    for op in model.get_ops():
+        shape = op.get_output_partial_shape(0)
+        if op.get_type_name() != "Convolution" or shape.rank.get_length() != 4:
+            continue
+        if shape[2].is_static and 2 * shape[2].get_length() >= height.get_length():
+            kept.append(op.get_friendly_name())
+    return kept
 
 
 def _already_quantized(model: object) -> bool:
@@ -101,12 +119,20 @@ def quantize(spec: ModelSpec, photos: Sequence[str], *, name: str | None = None,
     # Without VNNI (AVX2-only CPUs) OpenVINO multiplies u8 activations by s8 weights with
     # vpmaddubsw, whose 16-bit sums saturate: scores then depend on the CPU. Weights
     # quantized to 7 bits in every layer cannot overflow, so the copy gives the same tags
-    # on every x86-64 CPU at a cost below what calibration noise already moves.
-    advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE)
-    quantized = nncf.quantize(model, nncf.Dataset(calibration), subset_size=len(calibration),
-                              fast_bias_correction=False, advanced_parameters=advanced,
-                              ignored_scope=nncf.IgnoredScope(names=head_convolutions(model),
-                                                              types=KEPT_IN_FLOAT, validate=False))
+    # on every x86-64 CPU; GPTQ rounding (weight_rounding.py) wins back the lost bit.
+    # Activations are asymmetric (MIXED): after (leaky) ReLU they are nearly all positive, and
+    # a symmetric range would waste half the levels. NNCF's bias correction is fitted to its
+    # own rounding, which GPTQ replaces, so it is left out.
+    advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix.ENABLE,
+                                              disable_bias_correction=True)
+    kept = head_convolutions(model) + full_resolution_convolutions(model)
+    quantized = nncf.quantize(model.clone(), nncf.Dataset(calibration),
+                              subset_size=len(calibration), preset=nncf.QuantizationPreset.MIXED,
+                              advanced_parameters=advanced,
+                              ignored_scope=nncf.IgnoredScope(names=kept, types=KEPT_IN_FLOAT,
+                                                              validate=False))
+    rounded = round_weights(quantized, model, calibration)
+    log.info("GPTQ rounded the weights of %d convolutions", rounded)
 
     directory = locations.user_models_dir() / name
     shutil.rmtree(directory, ignore_errors=True)
