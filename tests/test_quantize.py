@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 
 from autotags import Tagger, install, load_catalogue, locations
 from autotags.models.quantize import full_resolution_convolutions, head_convolutions, quantize
-from conftest import DARKNET_DATA, OPENCV_DATA, OPENCV_DOCS
+from conftest import DARKNET_DATA, OPENCV_DATA, OPENCV_DOCS, _skimage_data
 
 
 def link_or_copy(source: Path, target: Path) -> None:
@@ -43,8 +43,8 @@ def opencv_photos() -> list[Path]:
 
 @pytest.fixture(scope="module")
 def calibration_photos() -> list[Path]:
-    """The darknet samples and every fourth opencv-doc photo: about a hundred, as a user's
-    folder would give (`models quantize` takes up to 300)."""
+    """The darknet samples and every fourth opencv-doc photo: about 170, as a user's folder
+    would give (`models quantize` takes up to 300)."""
     return sorted(DARKNET_DATA.glob("*.jpg")) + opencv_photos()[::4]
 
 
@@ -68,11 +68,14 @@ def unseen_photos(tmp_path_factory, calibration_photos) -> list[Path]:
     return made
 
 
-def _skimage_photos() -> list[Path]:
-    from conftest import _skimage_data
+def _is_colour_photo(path: Path) -> bool:
+    with Image.open(path) as image:
+        return image.mode == "RGB" and min(image.size) >= 256
 
-    return [p for p in _skimage_data().iterdir() if p.suffix in {".png", ".jpg"}
-            and Image.open(p).mode == "RGB" and min(Image.open(p).size) >= 256]
+
+def _skimage_photos() -> list[Path]:
+    return [p for p in _skimage_data().iterdir()
+            if p.suffix in {".png", ".jpg"} and _is_colour_photo(p)]
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +104,7 @@ def test_int8_copy_agrees_with_fp32_on_unseen_photos(isolated_home, int8_copy, u
     agreement = len(pairs_fp32 & pairs_int8) / len(pairs_fp32 | pairs_int8)
     print(f"INT8 agreement {agreement:.3f} over {len(pairs_fp32 | pairs_int8)} (photo, tag) pairs")
     assert agreement >= 0.9, (agreement, pairs_fp32 ^ pairs_int8)
+    # On ~95 tagged photos 2 lose their surest tag (a borderline keyboard and person).
     surest_kept = sum(r.labels[0] in int8[p].labels for p, r in fp32.items() if r.labels)
     assert surest_kept >= 0.97 * sum(bool(r.labels) for r in fp32.values())
 
