@@ -127,6 +127,15 @@ def test_update_policy_keeps_earlier_auto_tags(collection, photos, tmp_path):
         assert all(t.confidence >= 0.8 for t in store.tags_of(image) if t.source != "manual")
 
 
+def test_images_inferred_while_the_caller_is_busy_are_counted(collection, detector, tmp_path):
+    """The engine keeps inferring on its own threads while a slow progress callback runs;
+    every image it sent through the network must still be in the report."""
+    before = detector.images_inferred
+    report = scan([collection], db=tmp_path / "tags.sqlite3", model=detector,
+                  progress=lambda _: time.sleep(0.3))
+    assert report.inferred == detector.images_inferred - before == 5
+
+
 def test_progress_reports_done_total_file_and_rate(collection, detector, tmp_path):
     seen: list[ScanProgress] = []
     scan([collection], db=tmp_path / "tags.sqlite3", model=detector, progress=seen.append)

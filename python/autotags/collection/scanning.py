@@ -526,11 +526,14 @@ def local_run(store: TagStore, tagger: Tagger) -> ModelRun:
         # the process, the next scan knows which files to check (see quarantine).
         for chunk in _chunks(todo, IN_FLIGHT_CHUNK):
             store.mark_in_flight(tagger.model_name, [f.path for f in chunk])
+            # The engine counts on its own threads while this generator is suspended: read
+            # the counter once per result, or images counted meanwhile go uncounted.
             before = tagger.images_inferred
             for found_file, result in zip(chunk, tagger.tag(f.path for f in chunk),
                                           strict=False):
-                yield found_file, result, tagger.images_inferred - before
-                before = tagger.images_inferred
+                now = tagger.images_inferred
+                yield found_file, result, now - before
+                before = now
 
     return ModelRun(tagger.model_name, tagger.spec.labels, _settings_of(tagger), results)
 
