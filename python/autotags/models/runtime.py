@@ -76,9 +76,11 @@ def _decoder_settings(spec: ModelSpec, accuracy: int) -> _engine.DecoderSettings
     return settings
 
 
-def _openvino_config(threads: int | None, precision: str | None) -> dict[str, str]:
-    config = {"PERFORMANCE_HINT": "THROUGHPUT",
-              "CACHE_DIR": str(locations.compiled_cache_dir())}
+def _openvino_config(threads: int | None, precision: str | None,
+                     cached: bool = True) -> dict[str, str]:
+    config = {"PERFORMANCE_HINT": "THROUGHPUT"}
+    if cached:
+        config["CACHE_DIR"] = str(locations.compiled_cache_dir())
     if threads:
         config["INFERENCE_NUM_THREADS"] = str(threads)
     if precision:
@@ -154,13 +156,15 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def compile_model(spec: ModelSpec, model_path: Path, settings: RunSettings) -> CompiledModel:
+def compile_model(spec: ModelSpec, model_path: Path, settings: RunSettings, *,
+                  cached: bool = True) -> CompiledModel:
     """Compile `model_path` as `spec` describes it; raises the engine's ModelError when
-    OpenVINO cannot compile or the outputs do not fit the spec."""
+    OpenVINO cannot compile or the outputs do not fit the spec. A trial model that will
+    not be run again is compiled with `cached=False`: nothing of it goes into the cache."""
+    prepared = str(prepared_model_path(spec, model_path, settings.batch)) if cached else ""
     network = _engine.InferenceModel(
         str(model_path), settings.device, _input_spec(spec, settings.batch),
-        _openvino_config(settings.threads, settings.precision),
-        str(prepared_model_path(spec, model_path, settings.batch)))
+        _openvino_config(settings.threads, settings.precision, cached), prepared)
     pipeline_settings = _engine.PipelineSettings()
     pipeline_settings.decode_threads = settings.threads or 0
     pipeline_settings.infer_requests = settings.requests or 0
