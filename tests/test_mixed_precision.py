@@ -17,6 +17,7 @@ from autotags.models.mixed_precision import (
     MAX_SCORE_CHANGE,
     Int8Layer,
     ScoreProbe,
+    choose_float_layers,
     int8_layers,
     keep_in_float,
 )
@@ -143,3 +144,14 @@ def test_quantize_help_states_the_target_the_search_uses(capsys):
     with pytest.raises(SystemExit):
         main(["models", "quantize", "--help"])
     assert f"less than {MAX_SCORE_CHANGE} on average" in " ".join(capsys.readouterr().out.split())
+
+
+def test_photos_without_any_tag_leave_the_copy_as_it_is(caplog):
+    spec = load_catalogue().get("yolov3-tiny")
+    original = ov.Core().read_model(str(install.ensure_installed(spec)))
+    untouched = original.clone()  # stands in for an INT8 copy: nothing may be changed
+    probe = ScoreProbe(spec, [str(DARKNET_DATA / "missing.jpg")])
+    with caplog.at_level(logging.WARNING):
+        chosen = choose_float_layers(untouched, original, probe)
+    assert chosen.float_layers == () and chosen.score_change == 0.0
+    assert "calibrate on photos like the ones you will tag" in caplog.text

@@ -173,6 +173,11 @@ def choose_float_layers(quantized: Any, original: Any, probe: ScoreProbe,
         return probe.change(reference, probe.scores(trial))
 
     layers = int8_layers(quantized)
+    if not any(reference):
+        log.warning("no calibration photo has a tag even at the lowest accuracy, so how far "
+                    "INT8 moves tags cannot be measured: calibrate on photos like the ones "
+                    "you will tag")
+        return MixedPrecision((), len(layers), 0.0)
     budget = float_share * sum(layer.multiply_adds for layer in layers)
     current = change_with([])
     log.info("INT8 moves tag scores by %.4f on average (target %.4f)", current, target)
