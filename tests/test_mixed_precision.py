@@ -155,3 +155,18 @@ def test_photos_without_any_tag_leave_the_copy_as_it_is(caplog):
         chosen = choose_float_layers(untouched, original, probe)
     assert chosen.float_layers == () and chosen.score_change == 0.0
     assert "calibrate on photos like the ones you will tag" in caplog.text
+
+
+def test_a_product_of_two_quantized_tensors_is_no_layer_with_weights():
+    rng = np.random.default_rng(9)
+    left = ops.parameter([1, 4, 8], np.float32, name="left")
+    right = ops.parameter([1, 8, 6], np.float32, name="right")
+    product = ops.matmul(left, right, False, False)
+    weighted = ops.matmul(product, ops.constant(rng.normal(size=(6, 5)).astype(np.float32)),
+                          False, False)
+    weighted.set_friendly_name("weighted")
+    model = ov.Model([weighted], [left, right])
+    data = [{"left": rng.normal(size=(1, 4, 8)).astype(np.float32),
+             "right": rng.normal(size=(1, 8, 6)).astype(np.float32)} for _ in range(4)]
+    quantized = nncf.quantize(model, nncf.Dataset(data), subset_size=len(data))
+    assert [layer.name for layer in int8_layers(quantized)] == ["weighted"]

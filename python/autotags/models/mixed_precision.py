@@ -5,8 +5,8 @@ detector the noise of all layers adds up: tags that sit near the threshold flip.
 differ in how much noise they add for how much speed they give: a layer with few input
 channels at high resolution costs many multiply-adds in float yet gains little from INT8.
 This module measures, on the calibration photos and through the engine's own decoding, how
-far each INT8 layer moves the tag scores, and returns layers to float, the most score change
-removed per multiply-add given back first, until the scores move less than a target.
+far each INT8 layer alone moves the tag scores, and returns layers to float, those that move
+them the most per multiply-add first, until the copy's scores move less than a target.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ MAX_SCORE_CHANGE = 0.006
 # float instead: past that, the copy would be hardly faster than the original.
 MAX_FLOAT_SHARE = 0.5
 WEIGHTED_LAYERS = {"Convolution", "GroupConvolution", "MatMul"}
+# What stands between a layer and its weights' constant in an NNCF model.
+WEIGHT_DECOMPRESSION = {"Convert", "Subtract", "Multiply", "FakeQuantize", "Reshape"}
 # Ops that move or pick values without arithmetic: quantizing before or after them is the same.
 PASS_THROUGH = {"MaxPool", "Reshape", "Transpose", "Interpolate", "Squeeze", "Unsqueeze"}
 
@@ -82,11 +84,20 @@ def multiply_adds(op: Any) -> int:
     return int(np.prod(output_shape)) * int(np.prod(weight_shape)) // max(int(channels), 1)
 
 
+def _has_constant_weights(op: Any) -> bool:
+    """Whether `op`'s second input is weights (a constant, perhaps quantized), not data."""
+    node = op.input(1).get_source_output().get_node()
+    while node.get_type_name() in WEIGHT_DECOMPRESSION:
+        node = node.input(0).get_source_output().get_node()
+    return bool(node.get_type_name() == "Constant")
+
+
 def int8_layers(quantized: Any) -> list[Int8Layer]:
     """The layers of `quantized` that read INT8 data and could run in float instead."""
     found = []
     for op in quantized.get_ordered_ops():
-        if op.get_type_name() in WEIGHTED_LAYERS and _input_quantizer(op) is not None:
+        if (op.get_type_name() in WEIGHTED_LAYERS and _has_constant_weights(op)
+                and _input_quantizer(op) is not None):
             cost = multiply_adds(op)
             if cost > 0:
                 found.append(Int8Layer(op.get_friendly_name(), cost))
