@@ -12,7 +12,12 @@ from PIL import Image, ImageOps
 
 from autotags import Tagger, install, load_catalogue, locations
 from autotags.models.mixed_precision import int8_layers, multiply_adds
-from autotags.models.quantize import full_resolution_convolutions, head_convolutions, quantize
+from autotags.models.quantize import (
+    full_resolution_convolutions,
+    head_convolutions,
+    quantize,
+    spread,
+)
 from conftest import DARKNET_DATA, OPENCV_DATA, OPENCV_DOCS, _skimage_data
 
 
@@ -153,3 +158,10 @@ def test_an_already_quantized_model_is_refused(isolated_home, monkeypatch):
     monkeypatch.setenv("AUTOTAGS_HOME", str(isolated_home))
     with pytest.raises(QuantizeError, match="already quantized"):
         quantize(load_catalogue().get("efficientnet-lite3"), [str(DARKNET_DATA / "dog.jpg")])
+
+
+def test_probe_photos_are_spread_over_all_calibration_photos():
+    photos = [f"{i}.jpg" for i in range(166)]
+    assert spread(photos, 200) == photos
+    assert spread(photos, 4) == ["0.jpg", "41.jpg", "83.jpg", "124.jpg"]
+    assert spread([], 200) == []

@@ -84,6 +84,12 @@ def full_resolution_convolutions(model: Any) -> list[str]:
     return kept
 
 
+def spread(items: Sequence[str], count: int) -> list[str]:
+    """At most `count` of `items`, evenly spaced from first to last, each at most once."""
+    taken = min(count, len(items))
+    return [items[i * len(items) // taken] for i in range(taken)]
+
+
 def _already_quantized(model: object) -> bool:
     return any(op.get_type_name() == "FakeQuantize" for op in model.get_ops())  # type: ignore[attr-defined]
 
@@ -142,8 +148,7 @@ def quantize(spec: ModelSpec, photos: Sequence[str], *, name: str | None = None,
                                                               validate=False))
     rounded = round_weights(quantized, model, calibration)
     log.info("GPTQ rounded the weights of %d convolutions", rounded)
-    probe = ScoreProbe(spec, [readable[i * len(readable) // PROBE_PHOTOS]
-                              for i in range(min(PROBE_PHOTOS, len(readable)))])
+    probe = ScoreProbe(spec, spread(readable, PROBE_PHOTOS))
     mixed = choose_float_layers(quantized, model, probe)
 
     directory = locations.user_models_dir() / name
