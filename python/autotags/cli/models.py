@@ -181,7 +181,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                     "on your own photos, and add it as NAME-int8 with the same labels, input "
                     "and thresholds. Layers whose INT8 noise would move tag scores the most "
                     "for the least speed stay in float, until scores on your photos move "
-                    "by less than 0.006 on average, so nearly every tag stays as the "
+                    "by less than 0.0045 on average, so nearly every tag stays as the "
                     "original gives it. Needs NNCF (pip install "
                     "'autotags[int8]').")
     quantizing.add_argument("name", metavar="NAME", help="the model to quantize")
