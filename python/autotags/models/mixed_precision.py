@@ -24,6 +24,7 @@ import numpy as np
 
 from .catalogue import MIN_ACCURACY, ModelSpec
 from .runtime import RunSettings, compile_model
+from .weight_rounding import constant_data
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +105,6 @@ def int8_layers(quantized: Any) -> list[Int8Layer]:
     return found
 
 
-def _float_weights(op: Any) -> np.ndarray:
-    source = op.input(1).get_source_output().get_node()
-    if source.get_type_name() == "Convert":  # FP16-compressed weights
-        source = source.input(0).get_source_output().get_node()
-    return np.asarray(source.get_data(), dtype=np.float32)
-
-
 def keep_in_float(quantized: Any, original: Any, names: Sequence[str]) -> None:
     """Runs the named INT8 layers of `quantized` in float: their data is read before its
     quantizer and their weights are the FP32 weights of `original`."""
@@ -124,7 +118,11 @@ def keep_in_float(quantized: Any, original: Any, names: Sequence[str]) -> None:
             raise ValueError(f"{op.get_friendly_name()} does not read INT8 data")
         reader, quantizer = found
         reader.replace_source_output(quantizer.input(0).get_source_output())
-        weights = ov.op.Constant(_float_weights(originals[op.get_friendly_name()]))
+        fp32 = constant_data(originals[op.get_friendly_name()].input(1).get_source_output()
+                             .get_node())
+        if fp32 is None:
+            raise ValueError(f"{op.get_friendly_name()} has no constant FP32 weights")
+        weights = ov.op.Constant(fp32.astype(np.float32))
         op.input(1).replace_source_output(weights.output(0))
     quantized.validate_nodes_and_infer_types()
 

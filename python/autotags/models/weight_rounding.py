@@ -49,7 +49,7 @@ class RoundableConvolution:
         return int(self.float_weights.shape[1])
 
 
-def _constant_data(node: Any) -> np.ndarray | None:
+def constant_data(node: Any) -> np.ndarray | None:
     """The value of a Constant, or of a Convert of one (FP16-compressed weights)."""
     if node.get_type_name() == "Convert":
         node = node.input(0).get_source_output().get_node()
@@ -65,7 +65,7 @@ def _int8_weights(convolution: Any) -> tuple[Any, np.ndarray] | None:
     if multiply.get_type_name() != "Multiply":
         return None
     convert = multiply.input(0).get_source_output().get_node()
-    scales = _constant_data(multiply.input(1).get_source_output().get_node())
+    scales = constant_data(multiply.input(1).get_source_output().get_node())
     if convert.get_type_name() != "Convert" or scales is None:
         return None
     constant = convert.input(0).get_source_output().get_node()
@@ -82,7 +82,7 @@ def _int8_weights(convolution: Any) -> tuple[Any, np.ndarray] | None:
 def roundable_convolutions(quantized: Any, original: Any) -> list[RoundableConvolution]:
     """INT8 2-D convolutions of `quantized` (dilation 1) whose FP32 weights `original` holds."""
     float_weights = {
-        op.get_friendly_name(): _constant_data(op.input(1).get_source_output().get_node())
+        op.get_friendly_name(): constant_data(op.input(1).get_source_output().get_node())
         for op in original.get_ops() if op.get_type_name() == "Convolution"
     }
     found = []
