@@ -2,7 +2,9 @@
 again stop being missing, moved or renamed photos keep their manual tags and history,
 linked folders do not duplicate images, queries never write, SQLite failures are one
 line and roll back, nothing creates folders nobody asked for, and the Python API takes a
-single path as one path and expands `~`."""
+single path as one path and expands `~`; the scan lock holds whatever the environment,
+devices and unreadable logs are never taken for databases, and trees of any depth are
+walked."""
 
 from __future__ import annotations
 
@@ -12,10 +14,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from autotags import TagStore, scan
+from autotags.collection.discovery import discover
+from autotags.collection.scanning import exclusive_scan, lock_path
 from autotags.collection.store import FileState, StoreError
 
 
@@ -171,3 +176,131 @@ def test_a_single_path_is_one_path_and_tilde_is_expanded(tmp_path, photos, detec
     assert [r.labels for r in detector.tag("~/Pictures/cat.png")] == [["cat"]]
     with TagStore(db) as store:
         assert [t.path for t in store.tags_of("~/Pictures/cat.png")] == ["auto/cat"]
+
+
+def without_write_permission(command: list[str]) -> list[str]:
+    """`command` run as it would be by a user who cannot write where the files are: as
+    root, without the capabilities that let root ignore permissions."""
+    if os.geteuid() != 0:
+        return command
+    without = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={without}", f"--bounding-set={without}", *command]
+
+
+def test_the_scan_lock_belongs_to_the_database_not_the_environment(tmp_path, photos):
+    """A scan from cron (no runtime folder) and one from a desktop session (with one) on
+    the same database: the second waits its turn instead of calling the first dead."""
+    db = tmp_path / "tags.sqlite3"
+    TagStore(db).close()
+    with exclusive_scan(db):
+        for runtime in ({"XDG_RUNTIME_DIR": str(tmp_path)}, {}):
+            env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+            result = subprocess.run(
+                [sys.executable, "-m", "autotags.cli", "scan", str(photos["dog"]), "--db",
+                 str(db)], capture_output=True, text=True, timeout=300,
+                env={**env, **runtime})
+            assert result.returncode == 3, result.stderr
+            assert "another autotags scan is writing to" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tags.sqlite3"]
+    with exclusive_scan(db):  # free again, and nothing left beside the database after
+        pass
+    assert not lock_path(db).exists()
+
+
+def test_a_failing_database_leaves_no_files_marked_in_flight(tmp_path, photos, detector,
+                                                            monkeypatch, caplog):
+    """A database error (disk full) is no decoder crash: the next scan must not report
+    one and decode those files one by one."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("dog", "horses", "kite"):
+        shutil.copy(photos[name], folder / f"{name}.jpg")
+    db = tmp_path / "tags.sqlite3"
+
+    def disk_full(*args, **kwargs):  # SQLITE_FULL cannot be had on demand on this disk
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(TagStore, "record_scan", disk_full)
+        with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+            scan(folder, db=db, model=detector)
+    with TagStore(db, read_only=True) as store:
+        assert store.in_flight() == {}
+    report = scan(folder, db=db, model=detector)
+    assert report.models["ssd-mobilenet-v2"].tagged == 3 and not report.failures
+    assert "died" not in caplog.text
+
+
+def test_a_device_is_never_taken_for_a_database(tmp_path, photos):
+    """`--db /dev/null` on a write command created /dev/null-journal."""
+    journal = Path("/dev/null-journal")
+    assert not journal.exists()
+    for command in (["tag-manual", photos["dog"], "x"], ["tags"], ["scan", photos["dog"]]):
+        result = autotags(*command, "--db", "/dev/null")
+        assert result.returncode == 3, (command, result.stderr)
+        assert "character device, not a tag database" in result.stderr
+    assert not journal.exists() and not Path("/dev/null-scan.lock").exists()
+    with pytest.raises(StoreError, match="not a tag database"):
+        TagStore("/dev/null")
+
+
+def test_a_database_whose_name_is_not_utf8_can_be_queried(tmp_path, photos):
+    db = os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.sqlite3")
+    assert autotags("tag-manual", photos["dog"], "pets/rex", "--db", db).returncode == 0
+    result = autotags("search", "rex", "--db", db)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(photos["dog"])
+
+
+def test_committed_tags_left_in_the_log_on_read_only_media_are_not_ignored(tmp_path, photos):
+    """Read as immutable, SQLite ignores the -wal file: search would silently miss the
+    tags committed there. Refused in one line instead."""
+    media = tmp_path / "media"
+    media.mkdir()
+    db = media / "tags.sqlite3"
+    with TagStore(db) as store:
+        store.add_manual_tag(photos["dog"], "pets/rex")
+    # A writer that stopped before checkpointing, as a disk pulled out leaves it.
+    keeper = sqlite3.connect(db, isolation_level=None)
+    keeper.execute("PRAGMA wal_autocheckpoint = 0")
+    keeper.execute("INSERT INTO tags(parent_id, name) VALUES (NULL, 'late')")
+    shutil.copy(db, tmp_path / "copy.sqlite3")
+    shutil.copy(db.with_name("tags.sqlite3-wal"), tmp_path / "copy.sqlite3-wal")
+    keeper.close()  # checkpoints: the copies keep the state from before
+    for name in ("tags.sqlite3", "tags.sqlite3-wal", "tags.sqlite3-shm"):
+        (media / name).unlink(missing_ok=True)
+    for name in ("copy.sqlite3", "copy.sqlite3-wal"):
+        shutil.move(tmp_path / name, media / name.replace("copy", "tags"))
+    assert not db.with_name("tags.sqlite3-shm").exists()
+    assert db.with_name("tags.sqlite3-wal").stat().st_size > 0
+    media.chmod(0o555)
+    try:
+        result = subprocess.run(without_write_permission(
+            [sys.executable, "-m", "autotags.cli", "search", "rex", "--db", str(db)]),
+            capture_output=True, text=True, timeout=300)
+    finally:
+        media.chmod(0o755)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "cannot be read here" in result.stderr and "-shm" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_folder_tree_of_any_depth_is_walked(tmp_path, photos):
+    """Walking was recursive: about 1,000 levels aborted the whole scan."""
+    root = tmp_path / "deep"
+    root.mkdir()
+    folder = os.fspath(root)
+    for _ in range(1100):  # one level at a time: os.makedirs recurses too
+        folder = os.path.join(folder, "d")
+        os.mkdir(folder)
+    try:
+        shutil.copy(photos["dog"], os.path.join(folder, "dog.jpg"))
+        shutil.copy(photos["kite"], root / "kite.jpg")
+        found = discover([root])
+        assert [Path(f.path).name for f in found.files] == ["dog.jpg", "kite.jpg"]
+        assert not found.problems
+    finally:  # bottom up: shutil.rmtree, and so pytest's clean-up, recurse per level
+        os.unlink(os.path.join(folder, "dog.jpg"))
+        while folder != os.fspath(root):
+            os.rmdir(folder)
+            folder = os.path.dirname(folder)

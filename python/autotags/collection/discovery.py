@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .._engine import camera_raw_extensions, is_camera_raw
-from .store import FileState, canonical_path
+from .files import FileState, canonical_path, kind_of, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class Discovery:
 def looks_like_image(path: str) -> bool:
     """Sniff the first bytes of a file whose name says nothing."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             head = handle.read(16)
     except OSError:
         return False
@@ -95,7 +95,8 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
     Paths are canonical (see :func:`canonical_path`). Hidden files and folders (name
     starting with '.') are skipped; symbolic links are followed, but a folder is never
     entered twice, so link loops end. Files named
-    explicitly are always taken, whatever their name. Folders that cannot be read are
+    explicitly are always taken, whatever their name, if they are regular files (a FIFO
+    or device named like a photo is reported, never opened). Folders that cannot be read are
     reported, not fatal.
     """
     found = Discovery()
@@ -108,20 +109,29 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
             seen_files.add(canonical)
             found.files.append(FoundFile(canonical, _state(info)))
 
-    def walk(folder: str) -> None:
+    def listing(folder: str) -> Iterator[os.DirEntry[str]]:
+        """The visible entries of a folder not entered before, by name."""
         try:
             identity = os.stat(folder)
             key = (identity.st_dev, identity.st_ino)
             if key in seen_folders:
-                return
+                return iter(())
             seen_folders.add(key)
-            with os.scandir(folder) as listing:
-                entries = sorted(listing, key=lambda entry: entry.name)
+            with os.scandir(folder) as entries:
+                visible = sorted((e for e in entries if not e.name.startswith(".")),
+                                 key=lambda entry: entry.name)
         except OSError as error:
             found.problems.append(WalkProblem(folder, f"cannot read folder: {error.strerror}"))
-            return
-        for entry in entries:
-            if entry.name.startswith("."):
+            return iter(())
+        return iter(visible)
+
+    def walk(root: str) -> None:
+        # Depth first with a stack of listings, not recursion: a tree of any depth ends.
+        stack = [listing(root)]
+        while stack:
+            entry = next(stack[-1], None)
+            if entry is None:
+                stack.pop()
                 continue
             try:
                 info = entry.stat()  # follows symbolic links
@@ -129,7 +139,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
                 found.problems.append(WalkProblem(entry.path, error.strerror or str(error)))
                 continue
             if stat.S_ISDIR(info.st_mode):
-                walk(entry.path)
+                stack.append(listing(entry.path))
             elif stat.S_ISREG(info.st_mode) and is_video_or_audio(entry.name):
                 found.not_photos.append(canonical_path(entry.path))
             elif stat.S_ISREG(info.st_mode) and _wanted(entry.name, entry.path):
@@ -149,6 +159,9 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
         if stat.S_ISDIR(info.st_mode):
             found.folders.append(path)
             walk(path)
+        elif not stat.S_ISREG(info.st_mode):
+            found.problems.append(WalkProblem(path, f"not a regular file but "
+                                                    f"{kind_of(info.st_mode)}; not read"))
         elif is_video_or_audio(path):
             found.not_photos.append(path)
         else:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import hashlib
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import IO, Literal, Protocol
 
 from .. import locations
 from ..models.catalogue import DEFAULT_ACCURACY, load_catalogue
@@ -21,8 +21,9 @@ from ..tagging.tagger import DEFAULT_MAX_MEGAPIXELS, Tagger, as_path_list
 from ..vocabulary.hierarchy import vocabulary
 from .cluster import Cluster, ModelRequest, parse_cluster
 from .discovery import FoundFile, discover
+from .files import current_state, fingerprint
 from .quarantine import find_crashing_files
-from .store import Failure, FileState, NewTag, ScanRecord, TagStore
+from .store import Failure, NewTag, ScanRecord, StoreError, TagStore
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ COMMIT_EVERY_SECONDS = 1.0
 # Files handed to the engine at a time, each chunk marked in flight first: small enough
 # that checking a chunk after a crash is quick, large enough that the pipeline stays full.
 IN_FLIGHT_CHUNK = 128
-_FINGERPRINT_SPAN = 64 * 1024
 
 
 class ScanBusyError(RuntimeError):
@@ -115,20 +115,6 @@ class ScanInterrupted(KeyboardInterrupt):
 ProgressCallback = Callable[[ScanProgress], None]
 
 
-def fingerprint(path: str, size: int) -> str | None:
-    """Cheap content identity: size plus the first and last 64 KiB."""
-    digest = hashlib.blake2b(str(size).encode(), digest_size=16)
-    try:
-        with open(path, "rb") as handle:
-            digest.update(handle.read(_FINGERPRINT_SPAN))
-            if size > 2 * _FINGERPRINT_SPAN:
-                handle.seek(-_FINGERPRINT_SPAN, os.SEEK_END)
-                digest.update(handle.read(_FINGERPRINT_SPAN))
-    except OSError:
-        return None
-    return digest.hexdigest()
-
-
 ScanReason = Literal["new", "all", "changed", "retry", "settings"]
 
 
@@ -181,27 +167,47 @@ def categories_for(labels: tuple[str, ...]) -> Callable[[str], str | None]:
     return category_of
 
 
-def _lock_path(database: Path) -> Path:
-    """Beside the user's other runtime files, not beside the database they look at."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    folder = Path(runtime) / "autotags" if runtime else locations.cache_home() / "locks"
-    name = hashlib.sha256(os.fsencode(database.resolve())).hexdigest()[:24]
-    return folder / f"scan-{name}.lock"
+def lock_path(database: Path) -> Path:
+    """Beside the database, so that every scan of that file finds it, whatever its
+    environment (cron has no runtime folder, a desktop session has one)."""
+    database = database.resolve()
+    return database.with_name(database.name + "-scan.lock")
 
 
 @contextlib.contextmanager
 def exclusive_scan(database: Path) -> Iterator[None]:
-    """One scan per database at a time; the lock goes with the process, even on kill -9."""
-    lock_path = _lock_path(database)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as lock:
+    """One scan per database at a time; the lock goes with the process, even on kill -9.
+    The lock file is removed when the scan ends, so nothing is left beside the database."""
+    path = lock_path(database)
+    while True:
+        try:
+            lock = open(path, "a")  # noqa: SIM115  (held for the whole scan)
+        except OSError as error:
+            raise ScanBusyError(f"cannot lock {database} for this scan: {error.strerror} "
+                                f"({path})") from None
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            lock.close()
             raise ScanBusyError(
                 f"another autotags scan is writing to {database}; wait for it to finish "
                 "or use another --db") from None
-        yield
+        if _still_named(lock, path):
+            break
+        lock.close()  # the scan before removed it while this one waited: lock the new one
+    with lock:
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def _still_named(lock: IO[str], path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(lock.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 class _BatchWriter:
@@ -316,6 +322,7 @@ def scan(
     progress: ProgressCallback | None = None,
     outputs: Sequence[OutputWriter] = (),
     cluster: str | None = None,
+    cluster_security: str | os.PathLike[str] | None = None,
 ) -> ScanReport:
     """Tag the images below `paths` (folders or files; one path may be given alone, and
     `~` is expanded) into the tag database `db`.
@@ -336,6 +343,8 @@ def scan(
     ``cluster`` runs the tagging on Dask workers: ``"local:N"`` starts N worker processes
     on this machine, ``"tcp://HOST:PORT"`` uses a running scheduler. Planning and the
     store stay here; every worker must read the files at the same paths.
+    ``"tls://HOST:PORT"`` encrypts and authenticates with Dask's TLS settings: from
+    ``cluster_security`` (a file in Dask's configuration format) or Dask's configuration.
     """
     if mode not in SCAN_MODES:
         raise ValueError(f"mode must be one of {SCAN_MODES}, got {mode!r}")
@@ -367,14 +376,15 @@ def scan(
     clusters: list[Cluster] = []
 
     with contextlib.ExitStack() as resources:
+        store = resources.enter_context(TagStore(database))  # checks the file is one
         resources.enter_context(exclusive_scan(database))
-        store = resources.enter_context(TagStore(database))
 
         def run_for(choice: ModelChoice, todo: list[FoundFile]) -> ModelRun:
             if cluster is None:
                 return local_run(store, tagger_for(choice))
             if not clusters:  # started only when there is work, as models are loaded
-                clusters.append(resources.enter_context(Cluster(cluster)))
+                clusters.append(resources.enter_context(
+                    Cluster(cluster, security_file=cluster_security)))
             workers = clusters[0]
             workers.check_visible(todo)
             return cluster_run(store, workers, ModelRequest(
@@ -407,6 +417,12 @@ def scan(
         except KeyboardInterrupt:
             store.clear_in_flight([_name_of(c) for c in choices])  # not a crash
             report.interrupted = True
+        except (sqlite3.Error, StoreError, OSError):
+            # The database failed (disk full, I/O error): the files in flight did not
+            # crash a decoder, so the next scan need not check them one by one.
+            with contextlib.suppress(sqlite3.Error):
+                store.clear_in_flight([_name_of(c) for c in choices])
+            raise
         for output in outputs:
             output.write(store, [f.path for f in found.files])
         report.elapsed = time.monotonic() - started
@@ -438,14 +454,6 @@ def _quarantine(store: TagStore, choices: list[ModelChoice],
                     report.failures.append(Failure(path, name, reason))
                     report.models[name].failed += 1
         store.clear_in_flight([name])
-
-
-def current_state(path: str) -> FileState | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return FileState(info.st_size, info.st_mtime_ns, fingerprint(path, info.st_size))
 
 
 def _recorded_settings(accuracy: int, threshold: float) -> dict[str, object]:

@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..vocabulary.hierarchy import TagPaths, contains_words, tag_path, vocabulary, words
+from .files import FileState, StrPath, canonical_path, kind_of
 
 AUTO_ROOT = "auto"
 MANUAL_SOURCE = "manual"
 IMPORTED_SOURCE = "xmp"  # machine tags found in a file's metadata (another tool's)
 SCHEMA_VERSION = 5
 BUSY_TIMEOUT_MS = 30_000
-
-StrPath = str | os.PathLike[str]
 
 _SCHEMA = """
 CREATE TABLE images (
@@ -113,15 +112,6 @@ class StoreError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class FileState:
-    """What a file looked like on disk, to tell whether it changed."""
-
-    size: int
-    mtime_ns: int
-    fingerprint: str | None = None
-
-
-@dataclass(frozen=True)
 class ScanRecord:
     """The last scan of one image by one model."""
 
@@ -180,12 +170,6 @@ class NewTag:
     boxes: tuple[tuple[float, float, float, float, float], ...] = ()  # x1, y1, x2, y2, score
 
 
-def canonical_path(path: StrPath) -> str:
-    """One name per file: `~` expanded, absolute, symbolic links resolved, so a photo
-    reached through a linked folder is the same image."""
-    return os.path.realpath(os.path.expanduser(os.fspath(path)))
-
-
 def _encode(path: StrPath) -> bytes:
     return os.fsencode(canonical_path(path))
 
@@ -199,11 +183,25 @@ def _connect(path: Path) -> sqlite3.Connection:
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     """A connection that cannot change the file. On read-only media a WAL database cannot
     get its shared-memory file; it is then read as immutable, as nobody can write there."""
-    uri = "file:" + urllib.parse.quote(str(path.resolve()))
+    path = path.resolve()
+    uri = "file:" + urllib.parse.quote(os.fsencode(path))  # bytes: names that are not UTF-8
     try:
         return _probed(uri + "?mode=ro")
     except sqlite3.OperationalError:
+        _refuse_unreadable_log(path)
         return _probed(uri + "?immutable=1")
+
+
+def _refuse_unreadable_log(path: Path) -> None:
+    """Read as immutable, SQLite ignores the write-ahead log: committed tags still in it
+    would be silently missing from every answer."""
+    log_file = path.with_name(path.name + "-wal")
+    with contextlib.suppress(OSError):
+        if log_file.stat().st_size > 0:
+            raise StoreError(
+                f"{path}: its latest changes are in {log_file}, which cannot be read here "
+                f"without {path.name}-shm (read-only media or folder); open it once where "
+                "it can be written, or copy the three files to a writable folder")
 
 
 def _probed(uri: str) -> sqlite3.Connection:
@@ -240,6 +238,9 @@ class TagStore:
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a folder; give the database's file name, e.g. "
                              f"{self.path / 'tags.sqlite3'}")
+        if self.path.exists() and not self.path.is_file():
+            raise StoreError(f"{self.path} is {kind_of(self.path.stat().st_mode)}, not a tag "
+                             "database; give a file name")
         if (read_only or not create) and not self.path.exists():
             raise StoreError(f"{self.path}: no such tag database (run `autotags scan` first)")
         if not self.path.parent.is_dir():

@@ -10,14 +10,21 @@ unchanged in meaning (other namespaces, darktable's history, ratings, labels).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
+import logging
 import os
+import secrets
 import stat
-import tempfile
+import threading
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..collection.files import glob_escape, read_regular
+from . import iptc_records
 from .keyword_fields import (
     DUBLIN_CORE_SUBJECT,
     HIERARCHICAL_FIELDS,
@@ -25,11 +32,33 @@ from .keyword_fields import (
     FileKeywords,
 )
 
+log = logging.getLogger(__name__)
+
+_OUR_IPTC_DATASETS = {(2, 25), (1, 90)}  # Keywords, and the character set they may need
+
+# EXIF fields that say where other data lies in the file (offsets, and the blocks that
+# hold the IPTC and XMP compared field by field): a rewrite moves them by nature.
+_WHERE_DATA_LIVES = frozenset({
+    "Exif.Image.ExifTag", "Exif.Image.GPSTag", "Exif.Photo.InteroperabilityTag",
+    "Exif.Image.IPTCNAA", "Exif.Image.XMLPacket", "Exif.Image.ImageResources",
+    "Exif.Image.StripOffsets", "Exif.Image.TileOffsets", "Exif.Image.SubIFDs",
+    "Exif.Image.JPEGInterchangeFormat", "Exif.Thumbnail.JPEGInterchangeFormat",
+    "Exif.Thumbnail.StripOffsets"})
+_KEYWORD_KEYS = frozenset({*(h.key for h in HIERARCHICAL_FIELDS), DUBLIN_CORE_SUBJECT.key,
+                           IPTC_KEYWORDS.key})
+
 Target = Literal["sidecar", "embed"]
 SidecarName = Literal["full", "base"]
 TARGETS: tuple[Target, ...] = ("sidecar", "embed")
 SIDECAR_NAMES: tuple[SidecarName, ...] = ("full", "base")
 IPTC_KEYWORD_BYTES = 64  # IPTC IIM's limit for one keyword
+# Files are rewritten in memory: a sidecar is small (darktable's longest histories are a
+# few MB), a photo with embedded keywords at most this large.
+MAX_SIDECAR_BYTES = 64 * 1024 * 1024
+MAX_EMBED_BYTES = 2 * 1024 * 1024 * 1024
+TEMPORARY_PREFIX, TEMPORARY_SUFFIX = ".autotags-", ".tmp"
+_EARLIER_TEMPORARY_SUFFIX = ".autotags-tmp"  # what earlier versions named them
+_EXTENDED_XMP = b"http://ns.adobe.com/xmp/extension/\0"  # JPEG segments exiv2 does not read
 _IPTC_UTF8 = "\x1b%G"     # IPTC's way of saying its text is UTF-8
 
 
@@ -46,14 +75,45 @@ def require_exiv2() -> None:
     _exiv2()
 
 
+@functools.cache
 def _exiv2() -> Any:
     try:
         import exiv2
     except ImportError:
         raise MissingLibraryError(
             "writing and reading XMP needs python-exiv2: pip install 'autotags[xmp]'") from None
-    exiv2.LogMsg.setLevel(exiv2.LogMsg.Level.mute)  # failures arrive as exceptions
+    # exiv2 reports metadata it could not decode only as a warning, and then hands over
+    # what it did decode as if it were all: its warnings are how a partial read is told
+    # from a whole one. python-exiv2 sends them to this logger.
+    exiv2.LogMsg.setLevel(exiv2.LogMsg.Level.warn)
+    library_log = logging.getLogger("exiv2")
+    library_log.propagate = False
+    library_log.addHandler(_COMPLAINTS)
     return exiv2
+
+
+class _Complaints(logging.Handler):
+    """exiv2's warnings and errors while one file is read or written."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._heard = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        heard = getattr(self._heard, "messages", None)
+        if heard is not None:
+            heard.append(record.getMessage().strip())
+
+    @contextlib.contextmanager
+    def listening(self) -> Iterator[list[str]]:
+        self._heard.messages = []
+        try:
+            yield self._heard.messages
+        finally:
+            self._heard.messages = None
+
+
+_COMPLAINTS = _Complaints()
 
 
 def sidecar_for(image: str, naming: SidecarName = "full") -> Path:
@@ -64,10 +124,10 @@ def sidecar_for(image: str, naming: SidecarName = "full") -> Path:
     path = Path(image)
     full = [path.with_name(path.name + ext) for ext in (".xmp", ".XMP")]
     base = [path.with_suffix(ext) for ext in (".xmp", ".XMP")]
-    existing_full = next((c for c in full if c.is_file()), None)
+    existing_full = next((c for c in full if os.path.lexists(c)), None)
     if naming == "full" and existing_full:
         return existing_full
-    existing_base = next((c for c in base if c.is_file()), None)
+    existing_base = next((c for c in base if os.path.lexists(c)), None)
     if (existing_base or naming == "base") and not _shares_base_name(path):
         return existing_base or base[0]
     return existing_full or full[0]
@@ -80,10 +140,6 @@ def _shares_base_name(path: Path) -> bool:
     except OSError:
         return False
     return bool(siblings)
-
-
-def glob_escape(text: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 # Formats exiv2 rewrites without touching the image data, by what the file is, not its
@@ -100,25 +156,27 @@ class OpenedFile:
 
 def read_keywords(path: Path, target: Target) -> tuple[FileKeywords, OpenedFile | None]:
     """The keyword fields of a sidecar (``target="sidecar"``; a missing one is empty) or
-    of an image's embedded metadata, and the opened file to write back into."""
+    of an image's embedded metadata, and the opened file to write back into. A file
+    whose metadata exiv2 cannot decode completely is refused: rewriting it would drop
+    what was not understood."""
     exiv2 = _exiv2()
     try:
-        data = path.read_bytes()
+        data = read_regular(path, MAX_SIDECAR_BYTES if target == "sidecar" else
+                            MAX_EMBED_BYTES)
     except FileNotFoundError:
         if target == "embed":
             raise MetadataError(f"{path}: no such file") from None
+        if os.path.islink(path):
+            raise MetadataError(f"{path}: a link to a file that does not exist; it was left "
+                                "as it was") from None
         return FileKeywords(), None
     except OSError as error:
-        raise MetadataError(f"{path}: cannot read it: {error.strerror}") from None
+        raise MetadataError(f"{path}: cannot read it: {error.strerror}; it was left as it "
+                            "was") from None
     if target == "sidecar" and not data.strip():
         return FileKeywords(), None  # an empty sidecar: write a fresh one in its place
-    try:
-        image = exiv2.ImageFactory.open(data)
-        image.readMetadata()
-    except exiv2.Exiv2Error as error:
-        kind = "sidecar" if target == "sidecar" else "metadata"
-        raise MetadataError(f"{path}: the {kind} cannot be read ({_reason(error)}); "
-                            "it was left as it was") from None
+    noun = "sidecar" if target == "sidecar" else "metadata"
+    image = _decoded(exiv2, data, f"{path}: the {noun}")
     kind = _type_name(exiv2, image.imageType())
     label = _TYPE_LABELS.get(kind, kind.upper())
     if target == "sidecar" and kind != "xmp":
@@ -127,26 +185,51 @@ def read_keywords(path: Path, target: Target) -> tuple[FileKeywords, OpenedFile 
     if target == "embed" and kind not in _EMBEDDABLE_HAS_IPTC:
         raise MetadataError(f"{path}: autotags does not embed keywords in {label} files, "
                             "which exiv2 cannot rewrite safely; use --xmp sidecar")
+    if target == "embed" and _EXTENDED_XMP in data:
+        raise MetadataError(f"{path}: the metadata holds Extended XMP, which exiv2 cannot "
+                            "rewrite; it was left as it was (use --xmp sidecar)")
     has_iptc = target == "embed" and _EMBEDDABLE_HAS_IPTC[kind]
     return _keywords_of(exiv2, image, has_iptc), OpenedFile(image, data)
+
+
+def _decoded(exiv2: Any, data: bytes, what: str) -> Any:
+    """An exiv2 image of `data` with its metadata read, or :class:`MetadataError` when
+    exiv2 fails or says it could not decode all of it (`what` names it in the message)."""
+    with _COMPLAINTS.listening() as complaints:
+        try:
+            image = exiv2.ImageFactory.open(data)
+            image.readMetadata()
+        except exiv2.Exiv2Error as error:
+            raise MetadataError(f"{what} cannot be read ({_reason(error)}); it was left as "
+                                "it was") from None
+    if complaints:
+        raise MetadataError(f"{what} cannot be fully decoded ({complaints[0].rstrip('.')}); "
+                            "it was left as it was")
+    return image
 
 
 def read_existing_keywords(image: str) -> FileKeywords:
     """Keywords a user already has for `image`: its sidecar's if it has any, else the
     ones embedded in it (sidecars win, as in Immich and digiKam)."""
     sidecar = sidecar_for(image)
-    if sidecar.exists():
+    if os.path.lexists(sidecar):
         keywords, _ = read_keywords(sidecar, "sidecar")
         if keywords.paths():
             return keywords
     exiv2 = _exiv2()
     try:
-        opened = exiv2.ImageFactory.open(image)
-        opened.readMetadata()
-    except exiv2.Exiv2Error as error:
-        if error.args and error.args[0] == exiv2.ErrorCode.kerFileContainsUnknownImageType:
-            return FileKeywords()  # a format without metadata fields (PNM, ...)
-        raise MetadataError(f"{image}: its metadata cannot be read ({_reason(error)})") from None
+        data = read_regular(image, MAX_EMBED_BYTES)
+    except OSError as error:
+        raise MetadataError(f"{image}: cannot read it: {error.strerror}") from None
+    with _COMPLAINTS.listening():  # reading only: what exiv2 did decode is worth having
+        try:
+            opened = exiv2.ImageFactory.open(data)
+            opened.readMetadata()
+        except exiv2.Exiv2Error as error:
+            if error.args and error.args[0] == exiv2.ErrorCode.kerFileContainsUnknownImageType:
+                return FileKeywords()  # a format without metadata fields (PNM, ...)
+            raise MetadataError(f"{image}: its metadata cannot be read ({_reason(error)})"
+                                ) from None
     return _keywords_of(exiv2, opened, True)
 
 
@@ -204,8 +287,10 @@ def _set_keywords(exiv2: Any, image: Any, keywords: FileKeywords) -> None:
     image.setXmpData(xmp)
     if keywords.iptc is not None:
         iptc = image.iptcData()
-        for datum in [d for d in iptc if d.key() == IPTC_KEYWORDS.key]:
-            iptc.erase(iptc.findKey(exiv2.IptcKey(datum.key())))
+        # One at a time, holding no datum across an erase: erasing moves the others.
+        key = exiv2.IptcKey(IPTC_KEYWORDS.key)
+        while (found := iptc.findKey(key)) != iptc.end():
+            iptc.erase(found)
         for name in keywords.iptc:
             if len(name.encode()) <= IPTC_KEYWORD_BYTES:
                 iptc.add(exiv2.IptcKey(IPTC_KEYWORDS.key), exiv2.StringValue(name))
@@ -233,21 +318,68 @@ def write_keywords(path: Path, opened: OpenedFile | None, keywords: FileKeywords
     exiv2 = _exiv2()
     if _read_only(path):
         raise MetadataError(f"{path}: the file is read-only; it was left as it was")
-    try:
-        image = opened.image if opened else exiv2.ImageFactory.create(exiv2.ImageType.xmp)
-        _set_keywords(exiv2, image, keywords)
-        image.writeMetadata()
-        io = image.io()
-        content = bytes(io.mmap())
-        io.munmap()
-    except exiv2.Exiv2Error as error:
-        raise MetadataError(f"{path}: cannot write the keywords ({_reason(error)}); "
-                            "it was left as it was") from None
+    with _COMPLAINTS.listening() as complaints:
+        try:
+            image = opened.image if opened else exiv2.ImageFactory.create(exiv2.ImageType.xmp)
+            others = _other_fields(image)
+            if opened and keywords.iptc is not None:
+                _keep_raw_iptc_values(exiv2, image, opened.data)
+            _set_keywords(exiv2, image, keywords)
+            image.writeMetadata()
+            io = image.io()
+            content = bytes(io.mmap())
+            io.munmap()
+        except exiv2.Exiv2Error as error:
+            raise MetadataError(f"{path}: cannot write the keywords ({_reason(error)}); "
+                                "it was left as it was") from None
+    if complaints:
+        raise MetadataError(f"{path}: cannot write the keywords ({complaints[0].rstrip('.')}); "
+                            "it was left as it was")
+    _check_kept(exiv2, path, others, content)
+    if opened and iptc_records.differences(opened.data, content, _OUR_IPTC_DATASETS):
+        raise MetadataError(f"{path}: exiv2 would change IPTC fields other than the keywords; "
+                            "it was left as it was (use --xmp sidecar)")
     try:
         replace_atomically(path, content)
     except OSError as error:
         raise MetadataError(f"{path}: cannot write it: {error.strerror}; "
                             "it was left as it was") from None
+
+
+def _keep_raw_iptc_values(exiv2: Any, image: Any, data: bytes) -> None:
+    """Dates and times go back as the file had them: exiv2 would write its own form of
+    them (a time without a zone gains ``+0000``)."""
+    raw: dict[tuple[int, int], list[bytes]] = {}
+    for record, number, value in iptc_records.datasets(data):
+        raw.setdefault((record, number), []).append(value)
+    seen: Counter[tuple[int, int]] = Counter()
+    for datum in image.iptcData():
+        where = (datum.record(), datum.tag())
+        index, seen[where] = seen[where], seen[where] + 1
+        values = raw.get(where, [])
+        if datum.typeName() in ("Date", "Time") and index < len(values) \
+                and values[index].isascii():
+            datum.setValue(exiv2.StringValue(values[index].decode("ascii")))
+
+
+def _check_kept(exiv2: Any, path: Path, others: Counter[tuple[str, str]],
+                content: bytes) -> None:
+    """The new copy, read back before it replaces anything, must hold every field the
+    old one had that is not a keyword field (`others`), with the same value."""
+    copy = _decoded(exiv2, content, f"{path}: the new copy")
+    lost = sorted(others - _other_fields(copy))
+    if lost:
+        raise MetadataError(f"{path}: exiv2 would not keep {lost[0][0]} (and {len(lost) - 1} "
+                            "more fields) as they were; the file was left as it was")
+
+
+def _other_fields(image: Any) -> Counter[tuple[str, str]]:
+    """EXIF, XMP and IPTC fields other than the keyword fields, as (key, text) pairs;
+    IPTC repeats a key for each value."""
+    return Counter((datum.key(), datum.toString())
+                   for data in (image.exifData(), image.xmpData(), image.iptcData())
+                   for datum in data
+                   if datum.key().split("[", 1)[0] not in _KEYWORD_KEYS | _WHERE_DATA_LIVES)
 
 
 def _read_only(path: Path) -> bool:
@@ -263,7 +395,11 @@ def _read_only(path: Path) -> bool:
 def replace_atomically(path: Path, content: bytes) -> None:
     """Writes `content` to a hidden temporary file in the same folder, flushes it, and
     renames it over `path` (keeping the old file's permissions and owner). A symbolic
-    link stays a link: the file it points to is the one replaced."""
+    link stays a link: the file it points to is the one replaced.
+
+    The temporary name is short, so that a target whose name is near the file system's
+    limit can still be written, and the copy is locked while it is made: a later run
+    removes copies that a killed process left behind, never one still being written."""
     path = Path(os.path.realpath(path))
     try:
         old = path.stat()
@@ -271,10 +407,12 @@ def replace_atomically(path: Path, content: bytes) -> None:
     except FileNotFoundError:
         old = None
         mode = 0o666 & ~_umask()
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".autotags-tmp")
+    remove_abandoned_copies(path.parent)
+    temporary = path.with_name(f"{TEMPORARY_PREFIX}{secrets.token_hex(6)}{TEMPORARY_SUFFIX}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
-        with os.fdopen(handle, "wb") as out:
+        with os.fdopen(descriptor, "wb") as out:
+            fcntl.flock(out, fcntl.LOCK_EX)
             out.write(content)
             out.flush()
             os.fchmod(out.fileno(), mode)
@@ -282,13 +420,40 @@ def replace_atomically(path: Path, content: bytes) -> None:
                 with contextlib.suppress(OSError):  # only root may give files away
                     os.fchown(out.fileno(), old.st_uid, old.st_gid)
             os.fsync(out.fileno())
-        # Flushed before the rename: after a crash the name holds the old bytes or
-        # the new ones, never a file whose data had not reached the disk.
-        os.replace(temporary, path)
+            # Flushed before the rename: after a crash the name holds the old bytes or
+            # the new ones, never a file whose data had not reached the disk.
+            os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _is_temporary_copy(name: str) -> bool:
+    return (name.startswith(TEMPORARY_PREFIX) and name.endswith(TEMPORARY_SUFFIX)) or (
+        name.startswith(".") and name.endswith(_EARLIER_TEMPORARY_SUFFIX))
+
+
+@functools.cache
+def remove_abandoned_copies(folder: Path) -> None:
+    """Removes the temporary copies in `folder` that no process is writing any more (a
+    writer holds a lock on its copy until it is renamed); once per folder and process."""
+    try:
+        names = [entry.name for entry in os.scandir(folder)
+                 if _is_temporary_copy(entry.name) and entry.is_file(follow_symlinks=False)]
+    except OSError:
+        return
+    for name in names:
+        candidate = folder / name
+        with contextlib.suppress(OSError):
+            descriptor = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                                 | os.O_CLOEXEC)
+            with os.fdopen(descriptor, "rb") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while written
+                if os.stat(candidate, follow_symlinks=False).st_ino == os.fstat(
+                        descriptor).st_ino:
+                    os.unlink(candidate)
+                    log.info("removed %s, a temporary copy an interrupted run left", candidate)
 
 
 @functools.cache

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..collection.scanning import POLICIES, Policy, current_state
+from ..collection.files import current_state
+from ..collection.scanning import POLICIES, Policy
 from ..collection.store import Failure, KeywordsToWrite, StoreError, TagStore, WrittenKeywords
 from ..vocabulary.hierarchy import TagPaths
 from .keyword_fields import HIERARCHICAL_FIELDS, FileKeywords, leaf, merge
