@@ -9,10 +9,13 @@ worker delivered them. Needs the ``cluster`` extra: ``pip install 'autotags[clus
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
 import os
+import signal
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +29,7 @@ log = logging.getLogger(__name__)
 CHUNKS_PER_WORKER = 4    # a lost worker costs at most a quarter of its share, then less
 MAX_CHUNK = 32           # ... and never more than this many images
 VISIBILITY_SAMPLE = 8    # paths each worker must see before any work is sent
-CONNECT_TIMEOUT = "10s"
+CONNECT_SECONDS = 10
 WAIT_FOR_WORKERS_SECONDS = 60   # a scheduler without workers: wait this long for one
 STALL_SECONDS = 900             # no chunk finished for this long: the workers are gone
 # A local cluster listens on the loopback interface only; its status page (which Dask
@@ -77,6 +80,33 @@ def missing_paths(paths: list[str]) -> list[str]:
     return [p for p in paths if not os.access(p, os.R_OK)]
 
 
+@contextlib.contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until a local cluster has started (a second or two): one
+    stopped half-way is left to Dask's exit handler, which fails with a traceback. Once
+    started, the pending signal stops the scan and the cluster is closed in order."""
+    stops = {signal.SIGINT, signal.SIGTERM}
+    held = threading.current_thread() is threading.main_thread()
+    if held:
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        yield
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+
+
+def _local_security() -> Any:
+    """Temporary certificates for a local cluster, so that no other user of this machine
+    can reach its scheduler on the loopback interface and run code as this one."""
+    from distributed import Security
+
+    try:
+        return Security.temporary()
+    except ImportError:  # Dask without `cryptography`: loopback only, as Dask's default
+        return None
+
+
 def _dask() -> tuple[Any, Any]:
     try:
         from dask.distributed import Client, LocalCluster
@@ -87,38 +117,114 @@ def _dask() -> tuple[Any, Any]:
 
 
 def parse_cluster(address: str) -> tuple[str, int | str]:
-    """('local', N) for 'local:N', ('scheduler', address) for 'tcp://host:port'."""
+    """('local', N) for 'local:N', ('scheduler', address) for 'tcp://host:port' or
+    'tls://host:port'. N is at most the cores this process may use: each worker takes a
+    core, and more workers than cores only fight over them (and over memory)."""
     if address.startswith("local:"):
         count = address.split(":", 1)[1]
         if not count.isdigit() or int(count) < 1:
             raise ValueError(f"local:N needs a number of workers of at least 1, got {address!r}")
+        cores = len(os.sched_getaffinity(0))
+        if int(count) > cores:
+            raise ValueError(f"{address} asks for {count} worker processes, but autotags may "
+                             f"use {cores} cores here and each worker takes one: use "
+                             f"local:{cores} or fewer")
         return "local", int(count)
-    if address.startswith(("tcp://", "tls://")):
+    if address.startswith(("tcp://", "tls://")) and address.split("://", 1)[1]:
         return "scheduler", address
-    raise ValueError(f"cluster must be local:N or tcp://HOST:PORT, got {address!r}")
+    raise ValueError(f"cluster must be local:N, tls://HOST:PORT or tcp://HOST:PORT, got "
+                     f"{address!r}")
+
+
+def security_settings(address: str, security_file: str | os.PathLike[str] | None) -> Any:
+    """Dask's TLS settings for `address`: from `security_file` (Dask's configuration
+    format, relative paths from its folder) or else from Dask's own configuration. A
+    tls:// address without certificates is refused before anything is sent."""
+    import dask.config
+    from distributed import Security
+
+    overrides = _read_security_file(security_file) if security_file else {}
+    with dask.config.set(overrides):
+        security = Security()
+    if address.startswith("tls://") and not (security.tls_ca_file and security.tls_client_cert):
+        raise ClusterError(
+            f"{address} needs Dask's TLS settings (the cluster's CA file and this client's "
+            "certificate and key): give --cluster-security FILE, or set "
+            "distributed.comm.tls.ca-file and distributed.comm.tls.client.cert/key in Dask's "
+            "configuration (~/.config/dask/)")
+    return security
+
+
+_SECURITY_KEYS = ("ca-file", "ciphers", "client.cert", "client.key")
+
+
+def _read_security_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            content = yaml.safe_load(handle) or {}
+        tls = content["distributed"]["comm"]["tls"]
+    except OSError as error:
+        raise ClusterError(f"{path}: cannot read it: {error.strerror}") from None
+    except (yaml.YAMLError, UnicodeDecodeError, KeyError, TypeError) as error:
+        reason = " ".join(str(error).split())  # YAML's messages span several lines
+        raise ClusterError(
+            f"{path}: not Dask security settings ({type(error).__name__}: {reason}); expected "
+            "distributed: comm: tls: ca-file, client: cert, key, as in Dask's "
+            "configuration") from None
+    folder = os.path.dirname(os.path.abspath(path))
+    settings: dict[str, Any] = {}
+    for key in _SECURITY_KEYS:
+        value = tls
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, str):
+            is_file = key != "ciphers"
+            settings[f"distributed.comm.tls.{key}"] = (
+                os.path.join(folder, os.path.expanduser(value)) if is_file else value)
+    settings["distributed.comm.require-encryption"] = True
+    return settings
+
+
+async def _answers_as_scheduler(address: str, security: Any) -> None:
+    """Dask's own connect, handshake included, which it does not bound itself."""
+    from distributed.comm import connect
+
+    comm = await connect(address, timeout=CONNECT_SECONDS,
+                         **security.get_connection_args("client"))
+    await comm.close()
 
 
 class Cluster:
     """A connection to a Dask scheduler (or a local cluster made for one scan)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, *,
+                 security_file: str | os.PathLike[str] | None = None) -> None:
         kind, where = parse_cluster(address)
         client_type, local_cluster_type = _dask()
         logging.getLogger("distributed").setLevel(logging.ERROR)
         self._local = None
         try:
             if kind == "local":
-                self._local = local_cluster_type(
-                    n_workers=int(where), threads_per_worker=1, processes=True,
-                    host="127.0.0.1", dashboard_address=LOOPBACK_ANY_PORT,
-                    silence_logs=logging.ERROR)
-                self.client = client_type(self._local)
+                with _stop_signals_held():
+                    self._local = local_cluster_type(
+                        n_workers=int(where), threads_per_worker=1, processes=True,
+                        host="127.0.0.1", dashboard_address=LOOPBACK_ANY_PORT,
+                        silence_logs=logging.ERROR, security=_local_security())
+                    self.client = client_type(self._local)
             else:
-                self.client = client_type(where, timeout=CONNECT_TIMEOUT)
+                security = security_settings(address, security_file)
+                self._probe(address, security)
+                self.client = client_type(where, timeout=f"{CONNECT_SECONDS}s",
+                                          security=security)
         except (OSError, TimeoutError) as error:
             self.close()
             raise ClusterError(f"cannot reach the Dask scheduler at {address} ({error})"
                                ) from None
+        except BaseException:
+            self.close()
+            raise
         try:
             self.client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_SECONDS)
         except TimeoutError:
@@ -126,6 +232,21 @@ class Cluster:
             raise ClusterError(f"the Dask scheduler at {address} has no workers (none joined "
                                f"in {WAIT_FOR_WORKERS_SECONDS} s); start some with "
                                f"`dask worker {address}`") from None
+
+    @staticmethod
+    def _probe(address: str, security: Any) -> None:
+        try:
+            asyncio.run(asyncio.wait_for(_answers_as_scheduler(address, security),
+                                         CONNECT_SECONDS))
+        except (OSError, TimeoutError) as error:
+            reason = str(error) or "no answer"
+            raise ClusterError(
+                f"cannot reach the Dask scheduler at {address} within {CONNECT_SECONDS} s "
+                f"({reason}); is `dask scheduler` running there, with the same protocol "
+                "(tcp or tls)?") from None
+        except Exception as error:  # Dask's own errors for a peer that is not Dask
+            raise ClusterError(f"{address} is not a Dask scheduler ({type(error).__name__}: "
+                               f"{error})") from None
 
     def close(self) -> None:
         for part in (getattr(self, "client", None), self._local):
