@@ -6,6 +6,7 @@ import argparse
 import io
 import logging
 import os
+import signal
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
@@ -61,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="surrogateescape")
+    # A polite `kill` stops every command as Ctrl-C does: finished work is kept, exit 130.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if getattr(args, "threads", None):
         limit_cores(args.threads)
     handler: Callable[[argparse.Namespace], int] = args.handler

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import logging
 import os
-import signal
 import sys
 import time
 
@@ -22,16 +21,18 @@ from ..collection.scanning import (
 )
 from ..tagging.results import without_path
 from .options import (
-    DB_HELP,
     EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FILES_FAILED,
     HelpFormatter,
+    add_db_option,
     add_engine_options,
     cluster_address,
+    existing_file,
     open_store,
     score_fraction,
+    tag_name,
 )
 from .progress_bar import ProgressBar
 from .xmp import add_xmp_options, print_xmp_report, xmp_writer
@@ -98,14 +99,12 @@ def run_scan(args: argparse.Namespace, paths: list[str],
     """A scan with the command line's scan options and a progress bar on a terminal;
     None when it was interrupted (and the user was told how to continue)."""
     bar = ProgressBar() if sys.stderr.isatty() and not args.quiet and not args.json else None
-    # A polite `kill` stops the scan like Ctrl-C does: finished work is committed.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return scan(paths, db=args.db, model=args.model, mode=args.mode, policy=args.policy,
                     accuracy=args.accuracy, device=args.device, threads=args.threads,
                     precision=args.precision, max_megapixels=args.max_megapixels,
                     retry_failed=args.retry_failed, progress=bar, outputs=outputs,
-                    cluster=args.cluster)
+                    cluster=args.cluster, cluster_security=args.cluster_security)
     except ScanInterrupted as interrupted:
         log.warning("interrupted: %d images stored in %s; %s", interrupted.report.images_stored,
                     args.db or locations.default_database(), _resume_hint(args.mode))
@@ -201,7 +200,7 @@ def cmd_untag(args: argparse.Namespace) -> int:
 
 def add_scan_options(parser: argparse.ArgumentParser) -> None:
     """What every command that scans takes: database, models, mode, policy, ..."""
-    parser.add_argument("--db", metavar="FILE", help=DB_HELP)
+    add_db_option(parser)
     add_engine_options(parser, several_models=True)
     parser.add_argument(
         "--mode", choices=SCAN_MODES, default="new",
@@ -221,11 +220,18 @@ def add_scan_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the summary as one JSON object")
     parser.add_argument(
-        "--cluster", metavar="local:N|tcp://HOST:PORT", type=cluster_address, default=None,
-        help="tag on a Dask cluster: local:N starts N worker processes here, tcp://HOST:PORT "
-             "uses a running Dask scheduler. This machine plans and writes the database; "
-             "every worker must see the photos at the same paths (checked first). Needs "
+        "--cluster", metavar="local:N|tls://HOST:PORT", type=cluster_address, default=None,
+        help="tag on a Dask cluster: local:N starts N worker processes here (at most one "
+             "per core), tls://HOST:PORT uses a running Dask scheduler over TLS "
+             "(tcp://HOST:PORT without encryption: anyone who reaches that port can run code "
+             "on the workers). This machine plans and writes the database; every worker must "
+             "see the photos at the same paths (checked first). Needs "
              "pip install 'autotags[cluster]' (default: tag on this machine)")
+    parser.add_argument(
+        "--cluster-security", metavar="FILE", type=existing_file, default=None,
+        help="TLS settings for a tls:// cluster, in Dask's configuration format "
+             "(distributed: comm: tls: ca-file, client: cert, key; paths relative to the "
+             "file's folder) (default: Dask's own configuration, ~/.config/dask/)")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -261,19 +267,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     searching.add_argument("--min-score", type=score_fraction, default=None, metavar="S",
                            help="ignore machine tags below this confidence, 0..1 (manual "
                                 "tags always count)")
-    searching.add_argument("--db", metavar="FILE", help=DB_HELP)
+    add_db_option(searching)
     searching.add_argument("--include-missing", action="store_true",
                            help="also list images that were not found at the last scan")
     searching.set_defaults(handler=cmd_search)
 
     showing = commands.add_parser("show", help="print an image's tags and scan history")
     showing.add_argument("path", metavar="PATH")
-    showing.add_argument("--db", metavar="FILE", help=DB_HELP)
+    add_db_option(showing)
     showing.add_argument("--json", action="store_true", help="print one JSON object")
     showing.set_defaults(handler=cmd_show)
 
     listing = commands.add_parser("tags", help="print the tag tree with image counts")
-    listing.add_argument("--db", metavar="FILE", help=DB_HELP)
+    add_db_option(listing)
     listing.add_argument("--json", action="store_true", help="one JSON object per tag")
     listing.set_defaults(handler=cmd_tags)
 
@@ -283,8 +289,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                     "by scans. A tag below `auto/` (e.g. `auto/dog`) confirms a machine tag: "
                     "it then survives Replace scans, and a rejection of it is lifted.")
     manual.add_argument("path", metavar="PATH")
-    manual.add_argument("tag", metavar="TAG")
-    manual.add_argument("--db", metavar="FILE", help=DB_HELP)
+    manual.add_argument("tag", metavar="TAG", type=tag_name)
+    add_db_option(manual)
     manual.set_defaults(handler=cmd_tag_manual)
 
     untag = commands.add_parser(
@@ -294,6 +300,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                     "this image adds it back (any mode or policy, also after the file is "
                     "edited); `show` lists it as rejected, and `tag-manual` confirms it again.")
     untag.add_argument("path", metavar="PATH")
-    untag.add_argument("tag", metavar="TAG")
-    untag.add_argument("--db", metavar="FILE", help=DB_HELP)
+    untag.add_argument("tag", metavar="TAG", type=tag_name)
+    add_db_option(untag)
     untag.set_defaults(handler=cmd_untag)

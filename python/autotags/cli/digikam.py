@@ -12,12 +12,12 @@ from ..outputs.digikam import DigikamWriter
 from ..outputs.digikam_database import DigikamDatabase, digikam_config, find_database
 from .collection import add_scan_options, print_scan_report, run_scan
 from .options import (
-    DB_HELP,
     EXIT_CODES_HELP,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FILES_FAILED,
     HelpFormatter,
+    add_db_option,
 )
 from .options import open_store as open_tag_store
 from .xmp import add_tag_paths_option
@@ -28,7 +28,7 @@ log = logging.getLogger("autotags")
 def _open_digikam(args: argparse.Namespace) -> tuple[DigikamDatabase, dict[str, int]]:
     """digiKam's database, checked, and its reachable images (path -> digiKam's id)."""
     path = Path(args.digikam_db) if args.digikam_db else find_database()
-    database = DigikamDatabase(path, force=args.force)
+    database = DigikamDatabase(path, force=args.force, read_only=args.dry_run)
     try:
         if not args.dry_run:
             database.check_writable()
@@ -146,7 +146,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         description="Write the machine tags autotags' tag database holds for the images of "
                     "digiKam's collection into digiKam's database.",
         epilog=EXIT_CODES_HELP, formatter_class=HelpFormatter)
-    syncing.add_argument("--db", metavar="FILE", help=DB_HELP)
+    add_db_option(syncing)
     syncing.add_argument("--policy", choices=POLICIES, default="replace",
                          help="replace: an image's tags below 'auto' in digiKam become the "
                               "stored ones; update: keep those already there and add "

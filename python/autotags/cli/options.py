@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 
 from .. import locations
 from ..collection.cluster import parse_cluster
-from ..collection.store import TagStore
+from ..collection.store import StoreError, TagStore, split_tag_path
 from ..models.catalogue import DEFAULT_ACCURACY, MAX_ACCURACY, MIN_ACCURACY, load_catalogue
+from ..models.runtime import MAX_MEGAPIXELS, MAX_THREADS
 
 EXIT_OK = 0
 
@@ -42,6 +44,32 @@ DB_HELP = ("tag database file (default: $AUTOTAGS_DB, else "
            "$XDG_DATA_HOME/autotags/tags.sqlite3, i.e. ~/.local/share/autotags/tags.sqlite3)")
 
 
+def database_file(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("needs a file name (leave the option out to use the "
+                                         "default database)")
+    return text
+
+
+def existing_file(text: str) -> str:
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"no such file: {text!r}")
+    return text
+
+
+def add_db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", metavar="FILE", type=database_file, help=DB_HELP)
+
+
+def tag_name(text: str) -> str:
+    """A tag as the store takes it (``people/alice``), checked before any work."""
+    try:
+        split_tag_path(text)
+    except StoreError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def open_store(args: argparse.Namespace, *, write: bool = False,
                create: bool = False) -> TagStore:
     """Queries open the database read-only; only commands that add tags create it."""
@@ -62,13 +90,29 @@ def accuracy_level(text: str) -> int:
 
 
 def positive_int(text: str) -> int:
+    return _whole_number(text, 1, None)
+
+
+def _whole_number(text: str, low: int, high: int | None) -> int:
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+        value = low - 1
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least {low}, got "
+                                         f"{text!r}")
+    if high is not None and value > high:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at most {high}, got "
+                                         f"{text!r}")
     return value
+
+
+def thread_count(text: str) -> int:
+    return _whole_number(text, 1, MAX_THREADS)
+
+
+def megapixels(text: str) -> int:
+    return _whole_number(text, 1, MAX_MEGAPIXELS)
 
 
 def score_fraction(text: str) -> float:
@@ -139,7 +183,7 @@ def add_engine_options(parser: argparse.ArgumentParser, *, several_models: bool 
              "10 only the surest; each model maps it onto its own score range "
              "(default: %(default)s)")
     parser.add_argument(
-        "--threads", type=positive_int, default=None, metavar="N",
+        "--threads", type=thread_count, default=None, metavar="N",
         help="use at most N CPU cores for decoding and inference together, to leave the "
              "machine usable while tagging (default: all cores)")
     parser.add_argument(
@@ -147,6 +191,6 @@ def add_engine_options(parser: argparse.ArgumentParser, *, several_models: bool 
         help="inference precision; by default OpenVINO picks the fastest the CPU supports "
              "(bf16 on recent CPUs, which moves scores by about 0.01-0.04)")
     parser.add_argument(
-        "--max-megapixels", type=positive_int, default=300, metavar="MP",
+        "--max-megapixels", type=megapixels, default=300, metavar="MP",
         help="refuse images larger than this many megapixels, which protects against "
              "decompression bombs (default: %(default)s)")

@@ -61,7 +61,9 @@ def cmd_tag(args: argparse.Namespace) -> int:
         failures += not all(r.ok for r in results)
         if args.json:
             for result in results:
-                print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+                # ASCII escapes keep it valid JSON when a file name is not UTF-8: the
+                # name comes back byte for byte through os.fsencode(json.loads(line)).
+                print(json.dumps(result.to_json()), flush=True)
         else:
             print(_describe(list(results)), flush=True)
     if failures and not args.json:

@@ -12,7 +12,7 @@ from ..collection.store import Failure
 from ..outputs.metadata_files import SIDECAR_NAMES, TARGETS, require_exiv2
 from ..outputs.xmp import XmpReport, XmpWriter, import_keywords
 from ..tagging.results import without_path
-from .options import DB_HELP, EXIT_OK, EXIT_SOME_FILES_FAILED, open_store
+from .options import EXIT_OK, EXIT_SOME_FILES_FAILED, add_db_option, open_store
 
 log = logging.getLogger("autotags")
 
@@ -125,7 +125,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          help="replace: the file's keywords below auto/ become the stored "
                               "ones; update: keep those already there and add "
                               "(default: %(default)s)")
-    writing.add_argument("--db", metavar="FILE", help=DB_HELP)
+    add_db_option(writing)
     writing.set_defaults(handler=cmd_xmp_write)
 
     reading = actions.add_parser(
@@ -137,5 +137,5 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                     "Keywords. They become manual tags (never changed by scans); keywords "
                     "below auto/ become machine tags of source 'xmp'. Files are not changed.")
     reading.add_argument("paths", nargs="+", metavar="PATH", help="folders or image files")
-    reading.add_argument("--db", metavar="FILE", help=DB_HELP)
+    add_db_option(reading)
     reading.set_defaults(handler=cmd_xmp_read)

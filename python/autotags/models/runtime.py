@@ -18,6 +18,8 @@ DEVICES = ("CPU", "GPU", "AUTO")
 # Bump when the engine changes how it prepares a graph, so older prepared copies go.
 PREPARED_FORMAT = 1
 DEFAULT_MAX_MEGAPIXELS = 300
+MAX_MEGAPIXELS = 100_000   # 100 gigapixels: past any real photo, within the engine's integers
+MAX_THREADS = 4096
 
 
 class TaggerError(RuntimeError):

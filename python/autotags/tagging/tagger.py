@@ -10,6 +10,8 @@ from ..models.catalogue import DEFAULT_ACCURACY, Catalogue, ModelSpec, load_cata
 from ..models.install import ensure_installed, installed_path
 from ..models.runtime import (
     DEFAULT_MAX_MEGAPIXELS,
+    MAX_MEGAPIXELS,
+    MAX_THREADS,
     RunSettings,
     TaggerError,
     check_device,
@@ -66,8 +68,11 @@ class Tagger:
             self.spec = catalogue.get(model or catalogue.default_models[0])
         self.accuracy = accuracy
         self.threshold = self.spec.threshold(accuracy)
-        if threads is not None and threads < 1:
-            raise TaggerError(f"threads must be at least 1, got {threads}")
+        if threads is not None and not 1 <= threads <= MAX_THREADS:
+            raise TaggerError(f"threads must be from 1 to {MAX_THREADS}, got {threads}")
+        if not 1 <= max_megapixels <= MAX_MEGAPIXELS:
+            raise TaggerError(f"max_megapixels must be from 1 to {MAX_MEGAPIXELS}, got "
+                              f"{max_megapixels}")
         if batch < 1:
             raise TaggerError(f"batch must be at least 1, got {batch}")
         self.device = check_device(device)
