@@ -286,3 +286,58 @@ def test_a_read_only_database_folder_is_refused_before_any_work(tmp_path, photos
     assert "read-only" in result.stderr.strip().splitlines()[-1]
     assert digest(collection.database) == before
     assert not (tmp_path / "tags.sqlite3").exists()  # nothing was tagged for nothing
+
+
+def test_a_dry_run_needs_no_write_access_and_changes_nothing(tmp_path, photos):
+    """A real EACCES again: --dry-run opened digiKam's database for writing."""
+    collection = make_collection(tmp_path, photos, names=("dog",))
+    db = tmp_path / "tags.sqlite3"
+    assert autotags("digikam", "scan", "--digikam-db", collection.database, "--db", db,
+                    "--dry-run").returncode == 0
+    before = digest(collection.database)
+    command = [sys.executable, "-m", "autotags.cli", "digikam", "sync", "--digikam-db",
+               str(collection.database), "--db", str(db), "--dry-run"]
+    if os.geteuid() == 0:
+        without = "-dac_override,-dac_read_search"
+        command = ["setpriv", f"--inh-caps={without}", f"--bounding-set={without}", *command]
+    collection.root.chmod(0o555)
+    collection.database.chmod(0o444)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    finally:
+        collection.root.chmod(0o755)
+        collection.database.chmod(0o644)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 images would change" in result.stdout
+    assert digest(collection.database) == before
+    assert sorted(p.name for p in collection.root.glob("digikam4.db*")) == ["digikam4.db"]
+
+
+def test_backups_are_made_only_for_changes_and_only_the_newest_kept(tmp_path, photos):
+    collection = make_collection(tmp_path, photos, names=("dog", "person"))
+    db = tmp_path / "tags.sqlite3"
+    dog = collection.paths["dog.jpg"]
+
+    def backups() -> list[Path]:
+        return sorted(collection.root.glob("digikam4.db.autotags-backup-*"))
+
+    assert autotags("digikam", "scan", "--digikam-db", collection.database,
+                    "--db", db).returncode == 0
+    assert len(backups()) == 1
+    unchanged = autotags("digikam", "sync", "--digikam-db", collection.database, "--db", db)
+    assert unchanged.returncode == 0 and "0 images changed" in unchanged.stdout
+    assert "backup" not in unchanged.stdout and len(backups()) == 1
+    for run in range(4):  # each run changes one tag, one second apart: distinct names
+        time.sleep(1.1)
+        with TagStore(db) as store:
+            if run % 2:
+                store.add_manual_tag(dog, "auto/dog")
+            else:
+                store.remove_manual_tag(dog, "auto/dog")
+        changed = autotags("digikam", "sync", "--digikam-db", collection.database, "--db", db)
+        assert changed.returncode == 0 and "1 images changed" in changed.stdout, changed.stdout
+        assert str(backups()[-1]) in changed.stdout
+    assert len(backups()) == 3
+    for backup in backups():
+        with sqlite3.connect(f"file:{backup}?mode=ro", uri=True) as copy:
+            assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

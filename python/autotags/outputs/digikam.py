@@ -67,16 +67,25 @@ class DigikamWriter:
         if self.report.images_checked and not self.dry_run:
             self.report.integrity = self.database.integrity_check()
 
+    def _would_change(self, batch: list[tuple[str, KeywordsToWrite]]) -> bool:
+        changes = TagChanges()
+        with self.database.transaction(dry_run=True):
+            self._set_tags(batch, changes)
+        return bool(changes.images_changed or changes.tags_created)
+
+    def _set_tags(self, batch: list[tuple[str, KeywordsToWrite]], changes: TagChanges) -> None:
+        for path, wanted in batch:
+            self.database.set_machine_tags(
+                self._ids[path], [p for p in wanted.paths if is_auto(p)],
+                replace=self.policy == "replace" and wanted.scanned,
+                rejected=wanted.rejected, changes=changes)
+
     def _write_batch(self, store: TagStore, batch: list[tuple[str, KeywordsToWrite]]) -> None:
         try:
-            if not self.dry_run:
-                self.report.backup = self.database.back_up()
+            if not self.dry_run and self.report.backup is None and self._would_change(batch):
+                self.report.backup = self.database.back_up()  # before the first change only
             with self.database.transaction(dry_run=self.dry_run):
-                for path, wanted in batch:
-                    self.database.set_machine_tags(
-                        self._ids[path], [p for p in wanted.paths if is_auto(p)],
-                        replace=self.policy == "replace" and wanted.scanned,
-                        rejected=wanted.rejected, changes=self.report.changes)
+                self._set_tags(batch, self.report.changes)
         except sqlite3.Error as error:
             raise DigikamError(f"{self.database.path}: writing failed ({error}); the batch "
                                "was rolled back, the database is as it was before it") from None

@@ -21,6 +21,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..collection.files import glob_escape
+
 AUTO_ROOT = "auto"
 CORE_DATABASE_FILE = "digikam4.db"
 NEWEST_KNOWN_VERSION = 17  # digiKam 9.2: 16 added AlbumRoots.caseSensitivity, 17 a time zone
@@ -159,10 +161,16 @@ def check_schema(db: sqlite3.Connection, path: Path) -> int:
     return version
 
 
+BACKUP_INFIX = ".autotags-backup-"
+BACKUPS_KEPT = 3  # the copies of before the last runs that changed something
+
+
 class DigikamDatabase:
     """One digiKam core database, checked before anything is written to it."""
 
-    def __init__(self, path: Path, *, force: bool = False) -> None:
+    def __init__(self, path: Path, *, force: bool = False, read_only: bool = False) -> None:
+        """Checks and opens digiKam's database at `path`. ``read_only`` (for dry runs)
+        never opens the file for writing: changes are worked out on a copy in memory."""
         self.path = path.expanduser()
         if not self.path.is_file():
             raise DigikamError(f"{self.path}: no such digiKam database")
@@ -171,15 +179,20 @@ class DigikamDatabase:
             raise DigikamError(
                 f"digiKam is running (process {running[0]}); close it first, as it keeps tags "
                 "in memory and does not expect another program to change them (or --force)")
-        uri = "file:" + urllib.parse.quote(str(self.path.resolve()))
+        uri = "file:" + urllib.parse.quote(os.fsencode(self.path.resolve()))
         try:
-            with contextlib.closing(sqlite3.connect(uri + "?mode=ro", uri=True)) as reader:
+            with contextlib.closing(sqlite3.connect(uri + "?mode=ro", uri=True,
+                                                    timeout=BUSY_TIMEOUT_SECONDS)) as reader:
                 self.version = check_schema(reader, self.path)
+                if read_only:
+                    self._db = sqlite3.connect(":memory:", isolation_level=None)
+                    reader.backup(self._db)
         except sqlite3.DatabaseError as error:
             raise DigikamError(f"{self.path}: cannot read it as a digiKam database ({error}); "
                                "it was left as it was") from None
-        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS,
-                                   isolation_level=None)
+        if not read_only:
+            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS,
+                                       isolation_level=None)
         self.backup_path: Path | None = None
 
     def check_writable(self) -> None:
@@ -228,10 +241,11 @@ class DigikamDatabase:
     # ---- writing ---------------------------------------------------------------------
 
     def back_up(self) -> Path:
-        """A copy of the whole database beside it (SQLite's online backup), once per run."""
+        """A copy of the whole database beside it (SQLite's online backup), once per run;
+        only the newest :data:`BACKUPS_KEPT` copies are kept."""
         if self.backup_path is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            target = self.path.with_name(f"{self.path.name}.autotags-backup-{stamp}")
+            target = self.path.with_name(f"{self.path.name}{BACKUP_INFIX}{stamp}")
             try:
                 with contextlib.closing(sqlite3.connect(target)) as copy:
                     self._db.backup(copy)
@@ -240,7 +254,18 @@ class DigikamDatabase:
                 raise DigikamError(f"cannot make a backup copy {target} before writing "
                                    f"({error}); nothing was written") from None
             self.backup_path = target
+            self._remove_old_backups()
         return self.backup_path
+
+    def backups(self) -> list[Path]:
+        """autotags' backups of this database, oldest first (the names sort by time)."""
+        pattern = glob_escape(self.path.name + BACKUP_INFIX) + "*"
+        return sorted(self.path.parent.glob(pattern))
+
+    def _remove_old_backups(self) -> None:
+        for old in self.backups()[:-BACKUPS_KEPT]:
+            with contextlib.suppress(OSError):
+                old.unlink()
 
     @contextlib.contextmanager
     def transaction(self, *, dry_run: bool = False) -> Iterator[None]:
