@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -216,3 +219,51 @@ def test_threads_caps_the_cores_the_process_may_use(photos):
     completed = subprocess.run([sys.executable, "-c", probe, str(photos["dog"])],
                                capture_output=True, text=True, timeout=300)
     assert completed.stdout.split()[-2:] == ["1", "0"], completed.stderr
+
+
+@pytest.fixture()
+def not_utf8_photo(tmp_path, photos):
+    """A copy of dog.jpg whose file name is Latin-1 bytes, as old cameras' cards have."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = os.fsencode(str(folder)) + b"/caf\xe9.jpg"
+    shutil.copy(photos["dog"], photo)
+    return folder, os.fsdecode(photo)
+
+
+def test_a_file_name_that_is_not_utf8_is_valid_json_and_imported(tmp_path, not_utf8_photo):
+    """tag --json printed the raw bytes (not JSON text); xmp read over the folder died with
+    a TypeError traceback and imported nothing after it."""
+    folder, photo = not_utf8_photo
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-XMP-dc:Subject=Alice",
+                    os.fsencode(photo)], check=True)
+    tagged = subprocess.run([sys.executable, "-m", "autotags.cli", "tag", "--json", photo],
+                            capture_output=True, timeout=300)
+    assert tagged.returncode == 0, tagged.stderr
+    line = tagged.stdout.decode("utf-8")  # valid UTF-8 text
+    assert os.fsencode(json.loads(line)["path"]) == os.fsencode(photo)
+    imported = autotags("xmp", "read", str(folder), "--db", str(tmp_path / "tags.sqlite3"))
+    assert imported.returncode == 0, imported.stderr
+    assert "1 files with keywords" in imported.stdout and "Traceback" not in imported.stderr
+
+
+def test_kill_stops_every_command_with_status_130(tmp_path, photos):
+    """Only scans turned SIGTERM into a clean stop; `xmp write` and the others died with 143.
+    The command is stopped while it waits for the database another process holds."""
+    db = tmp_path / "tags.sqlite3"
+    subprocess.run([sys.executable, "-m", "autotags.cli", "tag-manual", str(photos["dog"]),
+                    "x", "--db", str(db)], check=True, timeout=300)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the writer now waits up to its busy timeout
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "autotags.cli", "tag-manual", str(photos["dog"]), "y",
+             "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        process.terminate()
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
