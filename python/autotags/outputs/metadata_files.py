@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..collection.files import glob_escape, read_regular
-from . import iptc_records
+from . import raw_metadata, xmp_packets
 from .keyword_fields import (
     DUBLIN_CORE_SUBJECT,
     HIERARCHICAL_FIELDS,
@@ -89,7 +89,23 @@ def _exiv2() -> Any:
     library_log = logging.getLogger("exiv2")
     library_log.propagate = False
     library_log.addHandler(_COMPLAINTS)
+    _BUILT_IN_NAMESPACES.update(exiv2.XmpProperties.registeredNamespaces())
     return exiv2
+
+
+# exiv2 registers the namespaces a file declares in one registry for the whole process,
+# also over its own: one sidecar that binds `dc:` to a mistyped URI would send every
+# later file's dc:subject there. Each file is read from the built-in registry, and one
+# that rebinds a built-in prefix is refused.
+_BUILT_IN_NAMESPACES: dict[str, str] = {}
+
+
+def _forget_namespaces(exiv2: Any) -> None:
+    """Back to the built-in namespaces, in exiv2's registry and in the XMP toolkit's
+    beneath it (which keeps its own, and can be left unusable by a damaged file)."""
+    exiv2.XmpProperties.unregisterNs()
+    exiv2.XmpParser.terminate()
+    exiv2.XmpParser.initialize()
 
 
 class _Complaints(logging.Handler):
@@ -177,6 +193,10 @@ def read_keywords(path: Path, target: Target) -> tuple[FileKeywords, OpenedFile 
         return FileKeywords(), None  # an empty sidecar: write a fresh one in its place
     noun = "sidecar" if target == "sidecar" else "metadata"
     image = _decoded(exiv2, data, f"{path}: the {noun}")
+    icc = raw_metadata.jpeg_icc_profile(data)
+    if icc and (not image.iccProfileDefined() or bytes(image.iccProfile().data()) != icc):
+        raise MetadataError(f"{path}: the ICC profile is not as long as it says it is, and "
+                            "exiv2 would cut it to its stated size; it was left as it was")
     kind = _type_name(exiv2, image.imageType())
     label = _TYPE_LABELS.get(kind, kind.upper())
     if target == "sidecar" and kind != "xmp":
@@ -189,12 +209,31 @@ def read_keywords(path: Path, target: Target) -> tuple[FileKeywords, OpenedFile 
         raise MetadataError(f"{path}: the metadata holds Extended XMP, which exiv2 cannot "
                             "rewrite; it was left as it was (use --xmp sidecar)")
     has_iptc = target == "embed" and _EMBEDDABLE_HAS_IPTC[kind]
+    if has_iptc:
+        _check_iptc_keywords(path, data)
     return _keywords_of(exiv2, image, has_iptc), OpenedFile(image, data)
+
+
+def _check_iptc_keywords(path: Path, data: bytes) -> None:
+    """A keyword that is not the UTF-8 its file declares would be written back as a
+    guess at what it meant: refused instead."""
+    found = raw_metadata.datasets(data)
+    if (1, 90, _IPTC_UTF8.encode()) not in found:
+        return  # ISO 8859-1, which any byte is: read as such and kept (see _iptc_text)
+    for record, number, value in found:
+        if (record, number) == (2, 25):
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise MetadataError(
+                    f"{path}: the IPTC keyword {value.decode('latin-1')!r} is not UTF-8 as the "
+                    "file says; it was left as it was") from None
 
 
 def _decoded(exiv2: Any, data: bytes, what: str) -> Any:
     """An exiv2 image of `data` with its metadata read, or :class:`MetadataError` when
     exiv2 fails or says it could not decode all of it (`what` names it in the message)."""
+    _forget_namespaces(exiv2)
     with _COMPLAINTS.listening() as complaints:
         try:
             image = exiv2.ImageFactory.open(data)
@@ -205,7 +244,36 @@ def _decoded(exiv2: Any, data: bytes, what: str) -> Any:
     if complaints:
         raise MetadataError(f"{what} cannot be fully decoded ({complaints[0].rstrip('.')}); "
                             "it was left as it was")
+    try:
+        registered = exiv2.XmpProperties.registeredNamespaces()
+    except exiv2.Exiv2Error as error:
+        raise MetadataError(f"{what} declares namespaces exiv2 cannot hold ({_reason(error)}); "
+                            "it was left as it was") from None
+    rebound = sorted(p for p, uri in _BUILT_IN_NAMESPACES.items() if registered.get(p) != uri)
+    if rebound:
+        raise MetadataError(f"{what} binds the prefix {rebound[0]}: to the namespace "
+                            f"{registered.get(rebound[0])!r}, not its own; it was left as it "
+                            "was")
+    # The packet as the file has it: exiv2's copy of it is already normalised.
+    packet = data if image.imageType() == exiv2.ImageType.xmp else (
+        raw_metadata.jpeg_xmp_packet(data) or image.xmpPacket())
+    missing = xmp_packets.missing_value(packet, _xmp_texts(image)) if packet.strip() else None
+    if missing:
+        raise MetadataError(f"{what} holds {missing}, which exiv2 would drop; it was left as "
+                            "it was")
     return image
+
+
+def _xmp_texts(image: Any) -> Iterator[str]:
+    """Every value exiv2 decoded from the XMP, each item of a list apart."""
+    for datum in image.xmpData():
+        kind, value = datum.typeName(), datum.value()
+        if kind in ("XmpBag", "XmpSeq", "XmpAlt"):
+            yield from (value.toString(i) for i in range(value.count()))
+        elif kind == "LangAlt":
+            yield from value.values()
+        else:
+            yield datum.toString()
 
 
 def read_existing_keywords(image: str) -> FileKeywords:
@@ -221,6 +289,7 @@ def read_existing_keywords(image: str) -> FileKeywords:
         data = read_regular(image, MAX_EMBED_BYTES)
     except OSError as error:
         raise MetadataError(f"{image}: cannot read it: {error.strerror}") from None
+    _forget_namespaces(exiv2)
     with _COMPLAINTS.listening():  # reading only: what exiv2 did decode is worth having
         try:
             opened = exiv2.ImageFactory.open(data)
@@ -320,6 +389,8 @@ def write_keywords(path: Path, opened: OpenedFile | None, keywords: FileKeywords
         raise MetadataError(f"{path}: the file is read-only; it was left as it was")
     with _COMPLAINTS.listening() as complaints:
         try:
+            if opened is None:
+                _forget_namespaces(exiv2)
             image = opened.image if opened else exiv2.ImageFactory.create(exiv2.ImageType.xmp)
             others = _other_fields(image)
             if opened and keywords.iptc is not None:
@@ -336,7 +407,7 @@ def write_keywords(path: Path, opened: OpenedFile | None, keywords: FileKeywords
         raise MetadataError(f"{path}: cannot write the keywords ({complaints[0].rstrip('.')}); "
                             "it was left as it was")
     _check_kept(exiv2, path, others, content)
-    if opened and iptc_records.differences(opened.data, content, _OUR_IPTC_DATASETS):
+    if opened and raw_metadata.differences(opened.data, content, _OUR_IPTC_DATASETS):
         raise MetadataError(f"{path}: exiv2 would change IPTC fields other than the keywords; "
                             "it was left as it was (use --xmp sidecar)")
     try:
@@ -350,7 +421,7 @@ def _keep_raw_iptc_values(exiv2: Any, image: Any, data: bytes) -> None:
     """Dates and times go back as the file had them: exiv2 would write its own form of
     them (a time without a zone gains ``+0000``)."""
     raw: dict[tuple[int, int], list[bytes]] = {}
-    for record, number, value in iptc_records.datasets(data):
+    for record, number, value in raw_metadata.datasets(data):
         raw.setdefault((record, number), []).append(value)
     seen: Counter[tuple[int, int]] = Counter()
     for datum in image.iptcData():

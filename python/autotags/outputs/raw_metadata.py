@@ -1,4 +1,5 @@
-"""The raw IPTC datasets of a JPEG or TIFF file, read from its bytes.
+"""The raw IPTC datasets of a JPEG or TIFF file, and the ICC profile and XMP packet of a
+JPEG, read from its bytes.
 
 exiv2 decodes IPTC values by type and encodes them again when it writes a file, which is
 not always the same bytes: a time stored without its zone (``160830``) comes back as
@@ -6,19 +7,23 @@ not always the same bytes: a time stored without its zone (``160830``) comes bac
 the new file is how a rewrite is held to keeping every dataset that is not a keyword,
 byte for byte. Only the containers are parsed here (JPEG segments, Photoshop resources,
 a TIFF's first directory); a file whose containers do not parse has no IPTC for this
-module, and exiv2's own decoding decides what happens to it.
+module, and exiv2's own decoding decides what happens to it. The ICC profile is read
+for the same reason: exiv2 keeps as much of it as its header declares, and drops the rest.
 """
 
 from __future__ import annotations
 
 import struct
 from collections import Counter
+from collections.abc import Iterator
 
 Dataset = tuple[int, int, bytes]  # record, dataset number, raw value
 
 _PHOTOSHOP = b"Photoshop 3.0\0"
 _IPTC_RESOURCE = 0x0404
 _TIFF_IPTC_TAG = 33723
+_ICC = b"ICC_PROFILE\0"
+_XMP = b"http://ns.adobe.com/xap/1.0/\0"
 
 
 def datasets(data: bytes) -> list[Dataset]:
@@ -40,20 +45,39 @@ def differences(before: bytes, after: bytes, ignored: set[tuple[int, int]]) -> i
     return sum((old - new).values()) + sum((new - old).values())
 
 
+def jpeg_icc_profile(data: bytes) -> bytes:
+    """The ICC profile of a JPEG as its APP2 segments hold it, chunks in their order."""
+    chunks = [(segment[len(_ICC)], segment[len(_ICC) + 2:])
+              for marker, segment in _jpeg_segments(data)
+              if marker == 0xE2 and segment.startswith(_ICC) and len(segment) > len(_ICC) + 2]
+    return b"".join(chunk for _, chunk in sorted(chunks, key=lambda c: c[0]))
+
+
+def jpeg_xmp_packet(data: bytes) -> bytes:
+    """The XMP packet of a JPEG's first XMP segment, as written (less the zero bytes
+    some writers pad the segment with)."""
+    return next((segment[len(_XMP):].rstrip(b"\0") for marker, segment in _jpeg_segments(data)
+                 if marker == 0xE1 and segment.startswith(_XMP)), b"")
+
+
+def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(marker, payload) of each segment before the image data."""
+    position = 2
+    while data.startswith(b"\xff\xd8") and position + 4 <= len(data) \
+            and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker in (0xD9, 0xDA):  # end of image, start of scan: no more metadata
+            return
+        (length,) = struct.unpack_from(">H", data, position + 2)
+        yield marker, data[position + 4:position + 2 + length]
+        position += 2 + length
+
+
 def _jpeg_iptc(data: bytes) -> bytes:
     """The IPTC resource of the JPEG's Photoshop segments (one resource may continue
     over several APP13 segments)."""
-    photoshop = b""
-    position = 2
-    while position + 4 <= len(data) and data[position] == 0xFF:
-        marker = data[position + 1]
-        if marker in (0xD9, 0xDA):  # end of image, start of scan: no more metadata
-            break
-        (length,) = struct.unpack_from(">H", data, position + 2)
-        segment = data[position + 4:position + 2 + length]
-        if marker == 0xED and segment.startswith(_PHOTOSHOP):
-            photoshop += segment[len(_PHOTOSHOP):]
-        position += 2 + length
+    photoshop = b"".join(segment[len(_PHOTOSHOP):] for marker, segment in _jpeg_segments(data)
+                         if marker == 0xED and segment.startswith(_PHOTOSHOP))
     return _photoshop_resource(photoshop, _IPTC_RESOURCE)
 
 
