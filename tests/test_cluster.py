@@ -27,6 +27,7 @@ from distributed import Security
 
 from autotags import ScanProgress, TagStore, scan
 from autotags.collection.cluster import ClusterError
+from autotags.collection.scanning import lock_path
 
 NAMES = ("dog", "horses", "person", "eagle", "giraffe", "kite")
 
@@ -295,13 +296,19 @@ def test_a_tls_cluster_refuses_clients_without_its_certificates(tmp_path, photos
 
 
 def test_sigterm_while_a_local_cluster_starts_stops_it_cleanly(tmp_path, photos):
-    """Stopped at several moments of starting a cluster: exit 130, no traceback."""
+    """Stopped at several moments of starting a cluster (counted from when the scan holds
+    its lock, just before): exit 130, no traceback."""
     folder = make_folder(tmp_path, photos, copies=1)
-    for delay in (0.5, 0.9, 1.3):
+    db = tmp_path / "tags.sqlite3"
+    for delay in (0.0, 0.3, 0.6, 1.0):
         process = subprocess.Popen(
-            [sys.executable, "-m", "autotags.cli", "scan", folder, "--db",
-             tmp_path / "tags.sqlite3", "--cluster", "local:2", "--mode", "all"],
+            [sys.executable, "-m", "autotags.cli", "scan", folder, "--db", db,
+             "--cluster", "local:2", "--mode", "all"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not lock_path(db).exists() and process.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         time.sleep(delay)
         process.terminate()
         _, stderr = process.communicate(timeout=60)

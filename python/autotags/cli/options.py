@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from collections.abc import Callable
 
 from .. import locations
 from ..collection.cluster import parse_cluster
@@ -61,15 +62,6 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="FILE", type=database_file, help=DB_HELP)
 
 
-def tag_name(text: str) -> str:
-    """A tag as the store takes it (``people/alice``), checked before any work."""
-    try:
-        split_tag_path(text)
-    except StoreError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
-
-
 def open_store(args: argparse.Namespace, *, write: bool = False,
                create: bool = False) -> TagStore:
     """Queries open the database read-only; only commands that add tags create it."""
@@ -79,32 +71,29 @@ def open_store(args: argparse.Namespace, *, write: bool = False,
 
 
 def accuracy_level(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not MIN_ACCURACY <= value <= MAX_ACCURACY:
-        raise argparse.ArgumentTypeError(
-            f"must be a whole number from {MIN_ACCURACY} to {MAX_ACCURACY}, got {text!r}")
-    return value
+    return _whole_number(text, MIN_ACCURACY, MAX_ACCURACY, as_range=True)
 
 
 def positive_int(text: str) -> int:
     return _whole_number(text, 1, None)
 
 
-def _whole_number(text: str, low: int, high: int | None) -> int:
+def _whole_number(text: str, low: int, high: int | None, *, as_range: bool = False) -> int:
+    """`text` as a whole number from `low` to `high`; the message names the range, or
+    (unless `as_range`) the one bound that was crossed."""
     try:
         value = int(text)
     except ValueError:
         value = low - 1
-    if value < low:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least {low}, got "
-                                         f"{text!r}")
-    if high is not None and value > high:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at most {high}, got "
-                                         f"{text!r}")
-    return value
+    if high is not None and as_range and not low <= value <= high:
+        bound = f"from {low} to {high}"
+    elif value < low:
+        bound = f"of at least {low}"
+    elif high is not None and value > high:
+        bound = f"of at most {high}"
+    else:
+        return value
+    raise argparse.ArgumentTypeError(f"must be a whole number {bound}, got {text!r}")
 
 
 def thread_count(text: str) -> int:
@@ -143,12 +132,21 @@ def threshold_range(text: str) -> tuple[float, float]:
     return low, high
 
 
-def cluster_address(text: str) -> str:
-    try:
-        parse_cluster(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-    return text
+def _checked_by(check: Callable[[str], object], error: type[Exception]
+                ) -> Callable[[str], str]:
+    """An option type that takes the text unchanged once `check` accepts it, before any
+    work; `check`'s error becomes argparse's usage error."""
+    def checked(text: str) -> str:
+        try:
+            check(text)
+        except error as problem:
+            raise argparse.ArgumentTypeError(str(problem)) from None
+        return text
+    return checked
+
+
+tag_name = _checked_by(split_tag_path, StoreError)  # people/alice, as the store takes it
+cluster_address = _checked_by(parse_cluster, ValueError)
 
 
 def model_names(text: str) -> list[str]:

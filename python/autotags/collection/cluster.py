@@ -83,17 +83,24 @@ def missing_paths(paths: list[str]) -> list[str]:
 @contextlib.contextmanager
 def _stop_signals_held() -> Iterator[None]:
     """Ctrl-C and SIGTERM wait until a local cluster has started (a second or two): one
-    stopped half-way is left to Dask's exit handler, which fails with a traceback. Once
-    started, the pending signal stops the scan and the cluster is closed in order."""
-    stops = {signal.SIGINT, signal.SIGTERM}
-    held = threading.current_thread() is threading.main_thread()
-    if held:
-        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    stopped half-way is left to Dask's exit handler, which fails with a traceback. A stop
+    asked for meanwhile is remembered and raised once it has started, so the cluster is
+    closed in order. (Python runs signal handlers in the main thread, whichever thread the
+    signal reached, so this holds with Dask's threads running.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    asked: list[int] = []
+    stops = (signal.SIGINT, signal.SIGTERM)
+    before = {number: signal.signal(number, lambda number, _: asked.append(number))
+              for number in stops}
     try:
         yield
     finally:
-        if held:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+        for number, handler in before.items():
+            signal.signal(number, handler)
+    if asked:
+        raise KeyboardInterrupt
 
 
 def _local_security() -> Any:

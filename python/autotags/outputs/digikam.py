@@ -11,13 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..collection.files import canonical_path
 from ..collection.scanning import POLICIES, Policy
-from ..collection.store import (
-    KeywordsToWrite,
-    TagStore,
-    WrittenKeywords,
-    canonical_path,
-)
+from ..collection.store import KeywordsToWrite, TagStore, WrittenKeywords
 from ..vocabulary.hierarchy import TagPaths
 from .digikam_database import DigikamDatabase, DigikamError, TagChanges
 from .keyword_fields import is_auto

@@ -232,18 +232,37 @@ def _check_iptc_keywords(path: Path, data: bytes) -> None:
 
 def _decoded(exiv2: Any, data: bytes, what: str) -> Any:
     """An exiv2 image of `data` with its metadata read, or :class:`MetadataError` when
-    exiv2 fails or says it could not decode all of it (`what` names it in the message)."""
+    exiv2 fails, says or shows that it could not decode all of it (`what` names it in the
+    message)."""
     _forget_namespaces(exiv2)
+    with _exiv2_step(exiv2, f"{what} cannot be read", f"{what} cannot be fully decoded"):
+        image = exiv2.ImageFactory.open(data)
+        image.readMetadata()
+    _check_namespaces(exiv2, what)
+    # The packet as the file has it: exiv2's copy of it is already normalised.
+    packet = data if image.imageType() == exiv2.ImageType.xmp else (
+        raw_metadata.jpeg_xmp_packet(data) or image.xmpPacket())
+    missing = xmp_packets.missing_value(packet, _xmp_texts(image)) if packet.strip() else None
+    if missing:
+        raise MetadataError(f"{what} holds {missing}, which exiv2 would drop; it was left as "
+                            "it was")
+    return image
+
+
+@contextlib.contextmanager
+def _exiv2_step(exiv2: Any, failed: str, partly: str) -> Iterator[None]:
+    """An exiv2 call whose exception (`failed`) or warnings (`partly`: it went on with
+    less than all) become :class:`MetadataError`."""
     with _COMPLAINTS.listening() as complaints:
         try:
-            image = exiv2.ImageFactory.open(data)
-            image.readMetadata()
+            yield
         except exiv2.Exiv2Error as error:
-            raise MetadataError(f"{what} cannot be read ({_reason(error)}); it was left as "
-                                "it was") from None
+            raise MetadataError(f"{failed} ({_reason(error)}); it was left as it was") from None
     if complaints:
-        raise MetadataError(f"{what} cannot be fully decoded ({complaints[0].rstrip('.')}); "
-                            "it was left as it was")
+        raise MetadataError(f"{partly} ({complaints[0].rstrip('.')}); it was left as it was")
+
+
+def _check_namespaces(exiv2: Any, what: str) -> None:
     try:
         registered = exiv2.XmpProperties.registeredNamespaces()
     except exiv2.Exiv2Error as error:
@@ -254,14 +273,6 @@ def _decoded(exiv2: Any, data: bytes, what: str) -> Any:
         raise MetadataError(f"{what} binds the prefix {rebound[0]}: to the namespace "
                             f"{registered.get(rebound[0])!r}, not its own; it was left as it "
                             "was")
-    # The packet as the file has it: exiv2's copy of it is already normalised.
-    packet = data if image.imageType() == exiv2.ImageType.xmp else (
-        raw_metadata.jpeg_xmp_packet(data) or image.xmpPacket())
-    missing = xmp_packets.missing_value(packet, _xmp_texts(image)) if packet.strip() else None
-    if missing:
-        raise MetadataError(f"{what} holds {missing}, which exiv2 would drop; it was left as "
-                            "it was")
-    return image
 
 
 def _xmp_texts(image: Any) -> Iterator[str]:
@@ -387,25 +398,19 @@ def write_keywords(path: Path, opened: OpenedFile | None, keywords: FileKeywords
     exiv2 = _exiv2()
     if _read_only(path):
         raise MetadataError(f"{path}: the file is read-only; it was left as it was")
-    with _COMPLAINTS.listening() as complaints:
-        try:
-            if opened is None:
-                _forget_namespaces(exiv2)
-            image = opened.image if opened else exiv2.ImageFactory.create(exiv2.ImageType.xmp)
-            others = _other_fields(image)
-            if opened and keywords.iptc is not None:
-                _keep_raw_iptc_values(exiv2, image, opened.data)
-            _set_keywords(exiv2, image, keywords)
-            image.writeMetadata()
-            io = image.io()
-            content = bytes(io.mmap())
-            io.munmap()
-        except exiv2.Exiv2Error as error:
-            raise MetadataError(f"{path}: cannot write the keywords ({_reason(error)}); "
-                                "it was left as it was") from None
-    if complaints:
-        raise MetadataError(f"{path}: cannot write the keywords ({complaints[0].rstrip('.')}); "
-                            "it was left as it was")
+    failed = f"{path}: cannot write the keywords"
+    with _exiv2_step(exiv2, failed, failed):
+        if opened is None:
+            _forget_namespaces(exiv2)
+        image = opened.image if opened else exiv2.ImageFactory.create(exiv2.ImageType.xmp)
+        others = _other_fields(image)
+        if opened and keywords.iptc is not None:
+            _keep_raw_iptc_values(exiv2, image, opened.data)
+        _set_keywords(exiv2, image, keywords)
+        image.writeMetadata()
+        io = image.io()
+        content = bytes(io.mmap())
+        io.munmap()
     _check_kept(exiv2, path, others, content)
     if opened and raw_metadata.differences(opened.data, content, _OUR_IPTC_DATASETS):
         raise MetadataError(f"{path}: exiv2 would change IPTC fields other than the keywords; "
