@@ -116,3 +116,46 @@ def test_the_cycle_finder_sees_a_cycle_through_a_function_level_import(tmp_path)
                                  "throwaway.third", "throwaway.first"]
     (package / "third.py").write_text("def late():\n    import os\n")
     assert find_cycle(import_graph(package)) is None
+
+
+def importers(graph: dict[str, set[str]], under: str, target: str) -> list[str]:
+    """The modules below `under` (a module or package name) that import `target`."""
+    return sorted(module for module, imported in graph.items()
+                  if (module == under or module.startswith(under + ".")) and target in imported)
+
+
+# Which room may not lean on which: the orchestrator and the store are the centre, and
+# what sits around them takes only the small rooms it needs.
+FORBIDDEN = [
+    ("autotags.outputs", "autotags.collection.scanning"),  # policy and file state suffice
+    ("autotags.collection.discovery", "autotags.collection.store"),  # file identity suffices
+    ("autotags.vocabulary", "autotags.models.catalogue"),  # a data path is a location
+    ("autotags.collection.files", "autotags.collection.store"),
+    ("autotags.collection.policy", "autotags.collection.scanning"),
+]
+
+
+def test_the_rooms_around_the_centre_do_not_lean_on_it():
+    graph = import_graph(PACKAGE_ROOT, EXTENSION_MODULES)
+    for under, target in FORBIDDEN:
+        assert not importers(graph, under, target), f"{under} imports {target}"
+    vocabulary_imports = {t for m, imported in graph.items()
+                          if m.startswith("autotags.vocabulary") for t in imported}
+    assert not {t for t in vocabulary_imports if t.startswith("autotags.models")}
+
+
+def test_the_room_rules_see_a_forbidden_import(tmp_path):
+    package = tmp_path / "throwaway"
+    (package / "outputs").mkdir(parents=True)
+    (package / "collection").mkdir()
+    for folder in (package, package / "outputs", package / "collection"):
+        (folder / "__init__.py").write_text("")
+    (package / "collection" / "scanning.py").write_text("")
+    (package / "outputs" / "xmp.py").write_text("def late():\n"
+                                                "    from ..collection import scanning\n")
+    graph = import_graph(package)
+    assert importers(graph, "throwaway.outputs", "throwaway.collection.scanning") == [
+        "throwaway.outputs.xmp"]
+    (package / "outputs" / "xmp.py").write_text("from ..collection import files\n")
+    assert importers(import_graph(package), "throwaway.outputs",
+                     "throwaway.collection.scanning") == []

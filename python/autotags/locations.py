@@ -1,8 +1,9 @@
-"""Where autotags keeps its per-user files."""
+"""Where autotags keeps its per-user files, and the data it ships."""
 
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 
@@ -53,3 +54,8 @@ def downloads_dir() -> Path:
 
 def compiled_cache_dir() -> Path:
     return cache_home() / "compiled"
+
+
+def packaged_data_dir() -> Path:
+    """The repository's `models/` folder as installed: catalogue, labels, vocabulary."""
+    return Path(str(resources.files("autotags") / "data"))

@@ -11,9 +11,8 @@ import sys
 import time
 
 from .. import locations
+from ..collection.policy import POLICIES, SCAN_MODES
 from ..collection.scanning import (
-    POLICIES,
-    SCAN_MODES,
     OutputWriter,
     ScanInterrupted,
     ScanReport,

@@ -7,7 +7,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from ..collection.scanning import POLICIES
+from ..collection.policy import POLICIES
 from ..outputs.digikam import DigikamWriter
 from ..outputs.digikam_database import DigikamDatabase, digikam_config, find_database
 from .collection import add_scan_options, print_scan_report, run_scan

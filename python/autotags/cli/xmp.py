@@ -7,7 +7,7 @@ import argparse
 import logging
 
 from ..collection.discovery import discover
-from ..collection.scanning import POLICIES
+from ..collection.policy import POLICIES
 from ..collection.store import Failure
 from ..outputs.metadata_files import SIDECAR_NAMES, TARGETS, require_exiv2
 from ..outputs.xmp import XmpReport, XmpWriter, import_keywords

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal, Protocol
+from typing import IO, Protocol
 
 from .. import locations
 from ..models.catalogue import DEFAULT_ACCURACY, load_catalogue
@@ -22,15 +22,19 @@ from ..vocabulary.hierarchy import vocabulary
 from .cluster import Cluster, ModelRequest, parse_cluster
 from .discovery import FoundFile, discover
 from .files import current_state, fingerprint
+from .policy import (
+    SCAN_MODES,
+    Policy,
+    ScanMode,
+    check_policy,
+    recorded_settings,
+    scan_reason,
+)
 from .quarantine import find_crashing_files
-from .store import Failure, NewTag, ScanRecord, StoreError, TagStore
+from .store import Failure, NewTag, StoreError, TagStore
 
 log = logging.getLogger(__name__)
 
-ScanMode = Literal["new", "all"]
-Policy = Literal["replace", "update"]
-SCAN_MODES: tuple[ScanMode, ...] = ("new", "all")
-POLICIES: tuple[Policy, ...] = ("replace", "update")
 
 # A batch is committed when it holds this many images or is this old, whichever
 # comes first: few enough transactions to be fast, recent enough that little is redone.
@@ -113,30 +117,6 @@ class ScanInterrupted(KeyboardInterrupt):
 
 
 ProgressCallback = Callable[[ScanProgress], None]
-
-
-ScanReason = Literal["new", "all", "changed", "retry", "settings"]
-
-
-def stored_threshold(threshold: float) -> float:
-    """A threshold as scans record it, and as --mode new compares it."""
-    return round(threshold, 4)
-
-
-def scan_reason(found: FoundFile, record: ScanRecord | None, mode: ScanMode,
-                retry_failed: bool, threshold: float) -> ScanReason | None:
-    """Why this image needs tagging by this model now, or None when it does not."""
-    if record is None:
-        return "new"
-    if mode == "all":
-        return "all"
-    if (record.state.size, record.state.mtime_ns) != (found.state.size, found.state.mtime_ns):
-        return "changed"
-    if record.error is not None:
-        return "retry" if retry_failed else None
-    if record.settings.get("threshold") != stored_threshold(threshold):
-        return "settings"
-    return None
 
 
 def merge_instances(result: ImageTags,
@@ -348,8 +328,7 @@ def scan(
     """
     if mode not in SCAN_MODES:
         raise ValueError(f"mode must be one of {SCAN_MODES}, got {mode!r}")
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    check_policy(policy)
     database = Path(db).expanduser() if db is not None else locations.default_database(
         make_folder=True)
     started = time.monotonic()
@@ -456,13 +435,8 @@ def _quarantine(store: TagStore, choices: list[ModelChoice],
         store.clear_in_flight([name])
 
 
-def _recorded_settings(accuracy: int, threshold: float) -> dict[str, object]:
-    """What each scan row records of how it was tagged (--mode new compares it)."""
-    return {"accuracy": accuracy, "threshold": stored_threshold(threshold)}
-
-
 def _settings_of(tagger: Tagger) -> dict[str, object]:
-    return _recorded_settings(tagger.accuracy, tagger.threshold)
+    return recorded_settings(tagger.accuracy, tagger.threshold)
 
 
 def _plan(store: TagStore, choice: ModelChoice, files: list[FoundFile], mode: ScanMode,
@@ -471,7 +445,8 @@ def _plan(store: TagStore, choice: ModelChoice, files: list[FoundFile], mode: Sc
     name, threshold = _name_of(choice), _threshold_of(choice, accuracy)
     counts = report.models[name]
     records = store.scan_records(name)
-    reasons = [scan_reason(f, records.get(os.fsencode(f.path)), mode, retry_failed, threshold)
+    reasons = [scan_reason(f.state, records.get(os.fsencode(f.path)), mode, retry_failed,
+                           threshold)
                for f in files]
     todo = [f for f, reason in zip(files, reasons, strict=True) if reason]
     counts.new_settings = reasons.count("settings")
@@ -554,5 +529,5 @@ def cluster_run(store: TagStore, cluster: Cluster, request: ModelRequest) -> Mod
         store.mark_in_flight(request.name, [f.path for f in todo])
         yield from cluster.tag(request, todo)
 
-    settings = _recorded_settings(request.accuracy, spec.threshold(request.accuracy))
+    settings = recorded_settings(request.accuracy, spec.threshold(request.accuracy))
     return ModelRun(request.name, spec.labels, settings, results)

@@ -6,10 +6,10 @@ import functools
 import logging
 import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from ..locations import packaged_data_dir
 from .user_catalogue import NAME_PATTERN, read_user_entries, user_catalogue_path
 
 log = logging.getLogger(__name__)
@@ -153,11 +153,6 @@ class Catalogue:
         except KeyError:
             known = ", ".join(sorted(self.models))
             raise CatalogueError(f"unknown model {name!r}; known models: {known}") from None
-
-
-def packaged_data_dir() -> Path:
-    """The repository's `models/` folder as installed: catalogue, labels, vocabulary."""
-    return Path(str(resources.files("autotags") / "data"))
 
 
 def read_labels(path: Path) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..collection.files import canonical_path
-from ..collection.scanning import POLICIES, Policy
+from ..collection.policy import Policy, check_policy
 from ..collection.store import KeywordsToWrite, TagStore, WrittenKeywords
 from ..vocabulary.hierarchy import TagPaths
 from .digikam_database import DigikamDatabase, DigikamError, TagChanges
@@ -37,8 +37,7 @@ class DigikamWriter:
     def __init__(self, database: DigikamDatabase, image_ids: dict[str, int], *,
                  tag_paths: TagPaths = "flat", policy: Policy = "replace",
                  dry_run: bool = False) -> None:
-        if policy not in POLICIES:
-            raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+        check_policy(policy)
         self.database, self.tag_paths, self.policy = database, tag_paths, policy
         self.dry_run = dry_run
         self.target = f"digikam:{database.path.resolve()}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..collection.files import current_state
-from ..collection.scanning import POLICIES, Policy
+from ..collection.policy import Policy, check_policy
 from ..collection.store import Failure, KeywordsToWrite, StoreError, TagStore, WrittenKeywords
 from ..vocabulary.hierarchy import TagPaths
 from .keyword_fields import HIERARCHICAL_FIELDS, FileKeywords, leaf, merge
@@ -56,8 +56,7 @@ class XmpWriter:
             raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
         if sidecar_name not in SIDECAR_NAMES:
             raise ValueError(f"sidecar_name must be one of {SIDECAR_NAMES}, got {sidecar_name!r}")
-        if policy not in POLICIES:
-            raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+        check_policy(policy)
         self.target, self.sidecar_name = target, sidecar_name
         self.tag_paths, self.policy = tag_paths, policy
         self.report = XmpReport()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..models.catalogue import packaged_data_dir
+from ..locations import packaged_data_dir
 
 TagPaths = Literal["flat", "hierarchical"]
 
