@@ -20,7 +20,7 @@ def check_policy(policy: str) -> Policy:
     """`policy` if it is one of :data:`POLICIES`, else ValueError."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
-    return policy  # type: ignore[return-value]
+    return policy
 
 
 def stored_threshold(threshold: float) -> float:
