@@ -84,9 +84,9 @@ def missing_paths(paths: list[str]) -> list[str]:
 def _stop_signals_held() -> Iterator[None]:
     """Ctrl-C and SIGTERM wait until a local cluster has started (a second or two): one
     stopped half-way is left to Dask's exit handler, which fails with a traceback. A stop
-    asked for meanwhile is remembered and raised once it has started, so the cluster is
-    closed in order. (Python runs signal handlers in the main thread, whichever thread the
-    signal reached, so this holds with Dask's threads running.)"""
+    asked for meanwhile is remembered and given to the program's own handler once it has
+    started, so the cluster is closed in order. (Python runs signal handlers in the main
+    thread, whichever thread the signal reached, so this holds with Dask's threads running.)"""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -99,8 +99,8 @@ def _stop_signals_held() -> Iterator[None]:
     finally:
         for number, handler in before.items():
             signal.signal(number, handler)
-    if asked:
-        raise KeyboardInterrupt
+    for number in dict.fromkeys(asked):
+        signal.raise_signal(number)
 
 
 def _local_security() -> Any:
