@@ -210,7 +210,7 @@ class Cluster:
                  security_file: str | os.PathLike[str] | None = None) -> None:
         kind, where = parse_cluster(address)
         client_type, local_cluster_type = _dask()
-        logging.getLogger("distributed").setLevel(logging.ERROR)
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)  # failures come as results
         self._local = None
         try:
             if kind == "local":
@@ -218,7 +218,10 @@ class Cluster:
                     self._local = local_cluster_type(
                         n_workers=int(where), threads_per_worker=1, processes=True,
                         host="127.0.0.1", dashboard_address=LOOPBACK_ANY_PORT,
-                        silence_logs=logging.ERROR, security=_local_security())
+                        # Workers' errors reach this process as results; their own
+                        # logs would print tracebacks, e.g. of a heartbeat that finds
+                        # the scheduler gone while Ctrl-C closes the cluster.
+                        silence_logs=logging.CRITICAL, security=_local_security())
                     self.client = client_type(self._local)
             else:
                 security = security_settings(address, security_file)
