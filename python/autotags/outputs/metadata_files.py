@@ -46,6 +46,7 @@ _WHERE_DATA_LIVES = frozenset({
     "Exif.Thumbnail.StripOffsets"})
 _KEYWORD_KEYS = frozenset({*(h.key for h in HIERARCHICAL_FIELDS), DUBLIN_CORE_SUBJECT.key,
                            IPTC_KEYWORDS.key})
+_NOT_COMPARED = _KEYWORD_KEYS | _WHERE_DATA_LIVES  # when a rewritten copy is read back
 
 Target = Literal["sidecar", "embed"]
 SidecarName = Literal["full", "base"]
@@ -455,7 +456,7 @@ def _other_fields(image: Any) -> Counter[tuple[str, str]]:
     return Counter((datum.key(), datum.toString())
                    for data in (image.exifData(), image.xmpData(), image.iptcData())
                    for datum in data
-                   if datum.key().split("[", 1)[0] not in _KEYWORD_KEYS | _WHERE_DATA_LIVES)
+                   if datum.key().split("[", 1)[0] not in _NOT_COMPARED)
 
 
 def _read_only(path: Path) -> bool:
