@@ -66,8 +66,12 @@ py::array_t<std::uint8_t> pixels_to_array(const LoadedImage& image, const InputF
 PYBIND11_MODULE(_engine, m) {
     m.doc() = "autotags C++ engine: libvips decoding, OpenVINO inference, output decoding and NMS";
 
-    py::register_exception<ImageError>(m, "ImageError", PyExc_ValueError);
-    py::register_exception<ModelError>(m, "ModelError", PyExc_RuntimeError);
+    // Both also derive from autotags' own error base, so callers catch one family.
+    py::object expected = py::module_::import("autotags.errors").attr("AutotagsError");
+    py::register_exception<ImageError>(m, "ImageError",
+                                       py::make_tuple(expected, py::handle(PyExc_ValueError)));
+    py::register_exception<ModelError>(m, "ModelError",
+                                       py::make_tuple(expected, py::handle(PyExc_RuntimeError)));
 
     py::enum_<ResizeMode>(m, "ResizeMode")
         .value("letterbox", ResizeMode::letterbox)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .collection.scanning import scan
+from .errors import SettingsError
 from .tagging.results import ImageTags
 from .tagging.tagger import Tagger
 
@@ -44,7 +45,7 @@ def _rate(images: int, seconds: float) -> float:
 
 def run_benchmark(paths: list[str], tagger: Tagger, *, threads: int | None = None) -> BenchReport:
     if not paths:
-        raise ValueError("no images to measure")
+        raise SettingsError("no images to measure")
     list(tagger.tag(paths[: min(4, len(paths))]))  # warm-up: caches and thread pools
 
     with tempfile.TemporaryDirectory() as scratch:

@@ -12,15 +12,16 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .. import __version__, locations
-from ..collection.scanning import ScanBusyError
-from ..collection.store import StoreError
-from ..models.adding import AddModelError
-from ..models.catalogue import CatalogueError
-from ..models.install import InstallError
-from ..models.runtime import TaggerError
-from ..outputs.metadata_files import MissingLibraryError
+from ..errors import AutotagsError
 from . import collection, digikam, models, tagging, xmp
-from .options import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_OK, EXIT_SETUP_FAILED, HelpFormatter
+from .options import (
+    EXIT_BUG,
+    EXIT_CODES_HELP,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SETUP_FAILED,
+    HelpFormatter,
+)
 
 log = logging.getLogger("autotags")
 
@@ -67,8 +68,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "threads", None):
         limit_cores(args.threads)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    setup_errors = (CatalogueError, InstallError, TaggerError, StoreError, ScanBusyError,
-                    AddModelError, MissingLibraryError, RuntimeError, OSError, ValueError)
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -83,6 +82,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("error: the tag database %s failed: %s (is the disk full or read-only, or "
                   "another program holding the file?)", database, error)
         return EXIT_SETUP_FAILED
-    except setup_errors as error:
+    except (AutotagsError, OSError) as error:
         log.error("error: %s", error)
         return EXIT_SETUP_FAILED
+    except Exception as error:
+        return _report_bug(error, verbose=args.verbose)
+
+
+def _report_bug(error: Exception, *, verbose: bool) -> int:
+    if verbose:
+        log.error("internal error", exc_info=error)
+    log.error("internal error: %s: %s\nThis is a bug in autotags %s. Please report it with "
+              "the command you ran%s.", type(error).__name__, error, __version__,
+              "" if verbose else " and what it prints with -v (the details)")
+    return EXIT_BUG

@@ -11,7 +11,7 @@ from .. import locations
 from ..collection.cluster import parse_cluster
 from ..collection.store import StoreError, TagStore, split_tag_path
 from ..models.catalogue import DEFAULT_ACCURACY, MAX_ACCURACY, MIN_ACCURACY, load_catalogue
-from ..models.runtime import MAX_MEGAPIXELS, MAX_THREADS
+from ..models.runtime import MAX_MEGAPIXELS, MAX_THREADS, RunSettings
 
 EXIT_OK = 0
 
@@ -21,6 +21,8 @@ EXIT_USAGE = 2
 
 EXIT_SETUP_FAILED = 3
 
+EXIT_BUG = 70  # sysexits' EX_SOFTWARE
+
 EXIT_INTERRUPTED = 130
 
 
@@ -29,6 +31,7 @@ EXIT_CODES_HELP = """exit status:
   1  some files could not be read (each is reported; the others were still tagged)
   2  wrong arguments
   3  the model, device or database could not be set up
+  70  an internal error: a bug in autotags (please report it, with the output of -v)
   130  interrupted with Ctrl-C (a scan keeps everything finished before)"""
 
 
@@ -56,6 +59,12 @@ def existing_file(text: str) -> str:
     if not os.path.isfile(text):
         raise argparse.ArgumentTypeError(f"no such file: {text!r}")
     return text
+
+
+def run_settings(args: argparse.Namespace) -> RunSettings:
+    """How the models of a command run, from the engine options."""
+    return RunSettings(device=args.device, accuracy=args.accuracy, threads=args.threads,
+                       precision=args.precision, max_megapixels=args.max_megapixels)
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:

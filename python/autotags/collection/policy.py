@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from ..errors import SettingsError
 from .files import FileState
 from .store import ScanRecord
 
@@ -19,7 +20,7 @@ ScanReason = Literal["new", "all", "changed", "retry", "settings"]
 def check_policy(policy: str) -> Policy:
     """`policy` if it is one of :data:`POLICIES`, else ValueError."""
     if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+        raise SettingsError(f"policy must be one of {POLICIES}, got {policy!r}")
     return policy
 
 

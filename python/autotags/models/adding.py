@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _engine, locations
+from ..errors import AutotagsError
 from .catalogue import ModelSpec, read_labels, spec_from_entry
 from .model_files import ModelFileError, read_model
 from .runtime import RunSettings, compile_model
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 DEFAULT_THRESHOLD = (25.0, 85.0)
 
 
-class AddModelError(ValueError):
+class AddModelError(AutotagsError, ValueError):
     """The file cannot become a catalogue model; the message says why."""
 
 

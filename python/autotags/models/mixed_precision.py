@@ -22,11 +22,16 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import AutotagsError
 from .catalogue import MIN_ACCURACY, ModelSpec
 from .runtime import RunSettings, compile_model
 from .weight_rounding import constant_data
 
 log = logging.getLogger(__name__)
+
+
+class MixedPrecisionError(AutotagsError, ValueError):
+    """A quantized graph is not shaped as the float fallback expects."""
 
 # Mean change of a tag's score (0..1) the INT8 copy may make on the calibration photos; bf16
 # inference of the FP32 model itself moves scores by about 0.005 on ordinary photos. Stopping
@@ -115,13 +120,13 @@ def keep_in_float(quantized: Any, original: Any, names: Sequence[str]) -> None:
     for op in [op for op in quantized.get_ordered_ops() if op.get_friendly_name() in wanted]:
         found = _input_quantizer(op)
         if found is None:
-            raise ValueError(f"{op.get_friendly_name()} does not read INT8 data")
+            raise MixedPrecisionError(f"{op.get_friendly_name()} does not read INT8 data")
         reader, quantizer = found
         reader.replace_source_output(quantizer.input(0).get_source_output())
         fp32 = constant_data(originals[op.get_friendly_name()].input(1).get_source_output()
                              .get_node())
         if fp32 is None:
-            raise ValueError(f"{op.get_friendly_name()} has no constant FP32 weights")
+            raise MixedPrecisionError(f"{op.get_friendly_name()} has no constant FP32 weights")
         weights = ov.op.Constant(fp32.astype(np.float32))
         op.input(1).replace_source_output(weights.output(0))
     quantized.validate_nodes_and_infer_types()

@@ -8,12 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import AutotagsError
 from .catalogue import InputSettings
 
 FRAMEWORKS = {".onnx": "onnx", ".pb": "tf", ".tflite": "tflite", ".xml": ""}
 
 
-class ModelFileError(ValueError):
+class ModelFileError(AutotagsError, ValueError):
     """The file is not a model OpenVINO can read."""
 
 

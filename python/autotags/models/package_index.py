@@ -79,7 +79,7 @@ def _page(url: str) -> str:
                 return index.read_text(encoding="utf-8", errors="replace")
             return "".join(f'<a href="{f.name}">{f.name}</a>' for f in folder.iterdir())
     with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
-        return response.read().decode("utf-8", errors="replace")
+        return str(response.read().decode("utf-8", errors="replace"))
 
 
 def _link_to(page_url: str, filename: str) -> str | None:

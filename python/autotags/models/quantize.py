@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import _engine, locations
+from ..errors import AutotagsError
 from .adding import spec_entry
 from .catalogue import ModelSpec, spec_from_entry
 from .install import ensure_installed
@@ -39,7 +40,7 @@ PROBE_PHOTOS = 200
 KEPT_IN_FLOAT = ["Multiply", "Sigmoid", "Exp", "Add", "Concat"]
 
 
-class QuantizeError(RuntimeError):
+class QuantizeError(AutotagsError, RuntimeError):
     """The model cannot be quantized (already INT8, no photos, NNCF missing)."""
 
 

@@ -15,11 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import AutotagsError
+
 SCORES = "Postprocessor/convert_scores"
 DECODED_BOXES = "Postprocessor/Decode/transpose_1"
 
 
-class TfSsdError(ValueError):
+class TfSsdError(AutotagsError, ValueError):
     """The graph is not a TensorFlow Object Detection API SSD this cut understands."""
 
 

@@ -15,9 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import locations
+from ..errors import AutotagsError
 
 # Names become folder names: no separators, no dots leading anywhere.
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+class UserCatalogueError(AutotagsError, ValueError):
+    """The user's catalogue file is not TOML, or not a table of models."""
 
 
 def user_catalogue_path() -> Path:
@@ -45,10 +50,14 @@ def read_user_entries() -> dict[str, dict[str, Any]]:
     path = user_catalogue_path()
     if not path.is_file():
         return {}
-    with open(path, "rb") as handle:
-        models = tomllib.load(handle).get("models", {})
+    try:
+        with open(path, "rb") as handle:
+            models = tomllib.load(handle).get("models", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UserCatalogueError(f"{path}: cannot read it ({error})") from None
     if not isinstance(models, dict):
-        raise ValueError("[models] must be a table of models")
+        raise UserCatalogueError(f"{path}: cannot read it ([models] must be a table of "
+                                 "models)")
     return dict(models)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..collection.files import glob_escape
+from ..errors import AutotagsError
 
 AUTO_ROOT = "auto"
 CORE_DATABASE_FILE = "digikam4.db"
@@ -43,7 +44,7 @@ REQUIRED_COLUMNS = {
 REQUIRED_TRIGGERS = {"insert_tagstree", "delete_tagstree"}
 
 
-class DigikamError(RuntimeError):
+class DigikamError(AutotagsError, RuntimeError):
     """digiKam's database cannot be used; nothing in it was changed."""
 
 
