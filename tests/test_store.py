@@ -6,13 +6,8 @@ import sqlite3
 
 import pytest
 
-from autotags.collection.store import (
-    SCHEMA_VERSION,
-    FileState,
-    NewTag,
-    StoreError,
-    TagStore,
-)
+from autotags.collection.store import FileState, NewTag, StoreError, TagStore
+from autotags.collection.store.database import SCHEMA_VERSION
 
 STATE = FileState(size=100, mtime_ns=1)
 SETTINGS = {"accuracy": 7}

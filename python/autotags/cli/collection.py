@@ -12,12 +12,9 @@ import time
 
 from .. import locations
 from ..collection.policy import POLICIES, SCAN_MODES
-from ..collection.scanning import (
-    OutputWriter,
-    ScanInterrupted,
-    ScanReport,
-    scan,
-)
+from ..collection.reports import ScanInterrupted, ScanReport
+from ..collection.scanning import scan
+from ..outputs.base import OutputWriter
 from ..tagging.results import without_path
 from .options import (
     EXIT_CODES_HELP,
@@ -33,20 +30,20 @@ from .options import (
     score_fraction,
     tag_name,
 )
+from .output_reports import print_output_report, reports_as_json
 from .progress_bar import ProgressBar
-from .xmp import add_xmp_options, print_xmp_report, xmp_writer
+from .xmp import add_xmp_options, xmp_writer
 
 log = logging.getLogger("autotags")
 
 
-def print_scan_report(report: ScanReport, as_json: bool,
-                      extras: dict[str, object] | None = None) -> None:
+def print_scan_report(report: ScanReport, as_json: bool, extras: dict[str, object]) -> None:
     """The summary of a scan; `extras` are the outputs' reports, added to the JSON."""
     if as_json:
         print(json.dumps({**dataclasses.asdict(report),
                           "tagging_seconds": round(report.tagging_seconds, 3),
                           "images_per_second": round(report.images_per_second, 2),
-                          **(extras or {})}, default=str))
+                          **extras}, default=str))
         return
     moves = "".join(f", {count} {what}" for count, what in (
         (report.moved, "moved or renamed (tags kept)"), (report.back, "found again"))
@@ -113,17 +110,23 @@ def run_scan(args: argparse.Namespace, paths: list[str],
             bar.finish()
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
-    writer = xmp_writer(args)
-    report = run_scan(args, args.paths, [writer] if writer else [])
+def scan_and_report(args: argparse.Namespace, paths: list[str],
+                    outputs: list[OutputWriter]) -> int:
+    """A scan that also brings `outputs` up to date, and what every one of them did."""
+    report = run_scan(args, paths, outputs)
     if report is None:
         return EXIT_INTERRUPTED
-    print_scan_report(report, args.json,
-                      {"xmp": dataclasses.asdict(writer.report)} if writer else None)
-    if writer and not args.json:
-        print_xmp_report(writer)
-    failed = report.failures or (writer and writer.report.failures)
+    print_scan_report(report, args.json, reports_as_json(outputs))
+    if not args.json:
+        for output in outputs:
+            print_output_report(output)
+    failed = report.failures or any(output.report.failures for output in outputs)
     return EXIT_SOME_FILES_FAILED if failed else EXIT_OK
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    writer = xmp_writer(args)
+    return scan_and_report(args, args.paths, [writer] if writer else [])
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -162,7 +165,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"  rejected: {path} (no scan adds it back; tag-manual confirms it again)")
     for scanned in info["scans"]:  # type: ignore[attr-defined]
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(scanned["scanned_at"]))
-        outcome = f"failed: {without_path(scanned['error'], info['path'])}" \
+        outcome = f"failed: {without_path(scanned['error'], str(info['path']))}" \
             if scanned["error"] else "ok"
         print(f"  scanned by {scanned['model']} on {when} "
               f"(accuracy {scanned['settings'].get('accuracy')}): {outcome}")
@@ -233,7 +236,7 @@ def add_scan_options(parser: argparse.ArgumentParser) -> None:
              "file's folder) (default: Dask's own configuration, ~/.config/dask/)")
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     scanning = commands.add_parser(
         "scan", help="tag a photo collection into the tag database",
         description="Tag every image below the given folders (and any files given) into the "

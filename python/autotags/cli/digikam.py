@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 from pathlib import Path
 
 from ..collection.policy import POLICIES
 from ..outputs.digikam import DigikamWriter
 from ..outputs.digikam_database import DigikamDatabase, digikam_config, find_database
-from .collection import add_scan_options, print_scan_report, run_scan
+from .collection import add_scan_options, scan_and_report
 from .options import (
     EXIT_CODES_HELP,
-    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SOME_FILES_FAILED,
     HelpFormatter,
     add_db_option,
 )
 from .options import open_store as open_tag_store
+from .output_reports import print_output_report
 from .xmp import add_tag_paths_option
 
 log = logging.getLogger("autotags")
@@ -49,49 +48,13 @@ def _writer(args: argparse.Namespace, database: DigikamDatabase,
                          dry_run=args.dry_run)
 
 
-def _print_changes(writer: DigikamWriter) -> None:
-    report, changes = writer.report, writer.report.changes
-    verb = "would change" if writer.dry_run else "changed"
-    print(f"digikam: {changes.images_changed} images {verb} ({changes.links_added} tags "
-          f"added, {changes.links_removed} removed) of {report.images_checked} checked")
-    for path in changes.tags_created:
-        print(f"  {'would create' if writer.dry_run else 'created'} tag {path}")
-    for change in changes.per_image or []:
-        print(f"  {writer.paths[change.image]}: "
-              + "; ".join(part for part in (
-                  "add " + ", ".join(change.added) if change.added else "",
-                  "remove " + ", ".join(change.removed) if change.removed else "") if part))
-    if report.backup:
-        print(f"  backup of the database before writing: {report.backup}")
-    if report.integrity is not None:
-        print(f"  integrity check: {report.integrity}")
-
-
-def _outcome(writer: DigikamWriter) -> int:
-    if writer.report.integrity not in (None, "ok"):
-        log.error("error: digiKam's database fails its integrity check; the backup %s holds "
-                  "it as it was", writer.report.backup)
-        return EXIT_SOME_FILES_FAILED
-    return EXIT_OK
-
-
 def cmd_digikam_scan(args: argparse.Namespace) -> int:
     database, images = _open_digikam(args)
     with database:
         if not images:
             log.warning("digiKam's collection has no reachable images")
             return EXIT_OK
-        writer = _writer(args, database, images)
-        report = run_scan(args, sorted(images), [writer])
-        if report is None:
-            return EXIT_INTERRUPTED
-        print_scan_report(report, args.json, {"digikam": dataclasses.asdict(writer.report)})
-        if not args.json:
-            _print_changes(writer)
-        outcome = _outcome(writer)
-    if outcome == EXIT_OK and report.failures:
-        return EXIT_SOME_FILES_FAILED
-    return outcome
+        return scan_and_report(args, sorted(images), [_writer(args, database, images)])
 
 
 def cmd_digikam_sync(args: argparse.Namespace) -> int:
@@ -99,8 +62,8 @@ def cmd_digikam_sync(args: argparse.Namespace) -> int:
     with database, open_tag_store(args, write=True) as store:
         writer = _writer(args, database, images)
         writer.write_all(store, sorted(images))
-    _print_changes(writer)
-    return _outcome(writer)
+    print_output_report(writer)
+    return EXIT_SOME_FILES_FAILED if writer.report.failures else EXIT_OK
 
 
 def _add_digikam_options(parser: argparse.ArgumentParser) -> None:
@@ -117,7 +80,7 @@ def _add_digikam_options(parser: argparse.ArgumentParser) -> None:
                              "and may overwrite or miss the changes: not recommended)")
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     digikam = commands.add_parser(
         "digikam", help="tag a digiKam collection into digiKam's own database",
         description="Write machine tags into digiKam's database exactly as digiKam's "

@@ -9,10 +9,12 @@ import logging
 from ..collection.discovery import discover
 from ..collection.policy import POLICIES
 from ..collection.store import Failure
-from ..outputs.metadata_files import SIDECAR_NAMES, TARGETS, require_exiv2
-from ..outputs.xmp import XmpReport, XmpWriter, import_keywords
-from ..tagging.results import without_path
+from ..errors import SettingsError
+from ..outputs.exiv2_library import require_exiv2
+from ..outputs.metadata_files import SIDECAR_NAMES, TARGETS
+from ..outputs.xmp import XmpWriter, import_keywords
 from .options import EXIT_OK, EXIT_SOME_FILES_FAILED, add_db_option, open_store
+from .output_reports import print_failures, print_output_report
 
 log = logging.getLogger("autotags")
 
@@ -55,22 +57,6 @@ def xmp_writer(args: argparse.Namespace) -> XmpWriter | None:
                      policy=args.policy)
 
 
-def print_xmp_report(writer: XmpWriter) -> None:
-    report: XmpReport = writer.report
-    kind = "sidecars" if writer.target == "sidecar" else "image files"
-    untagged = f", {report.without_tags} images without tags" if report.without_tags else ""
-    print(f"xmp: {report.written} {kind} written, {report.unchanged} already up to date"
-          f"{untagged}, {len(report.failures)} failed")
-    print_failures(report.failures)
-
-
-def print_failures(failures: list[Failure]) -> None:
-    if failures:
-        print("failed:")
-    for failure in failures:
-        print(f"  {failure.path}: {without_path(failure.error, failure.path)}")
-
-
 def _image_paths(args: argparse.Namespace) -> tuple[list[str], list[Failure]]:
     found = discover(args.paths)
     problems = [Failure(p.path, "", p.reason) for p in found.problems]
@@ -80,12 +66,12 @@ def _image_paths(args: argparse.Namespace) -> tuple[list[str], list[Failure]]:
 def cmd_xmp_write(args: argparse.Namespace) -> int:
     writer = xmp_writer(args)
     if writer is None:
-        raise ValueError("--xmp needs sidecar or embed")
+        raise SettingsError("--xmp needs sidecar or embed")
     paths, problems = _image_paths(args)
     with open_store(args, write=True) as store:
         writer.write_all(store, paths)
     writer.report.failures[:0] = problems
-    print_xmp_report(writer)
+    print_output_report(writer)
     return EXIT_SOME_FILES_FAILED if writer.report.failures else EXIT_OK
 
 
@@ -100,7 +86,7 @@ def cmd_xmp_read(args: argparse.Namespace) -> int:
     return EXIT_SOME_FILES_FAILED if failures else EXIT_OK
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     xmp = commands.add_parser(
         "xmp", help="write tags into XMP sidecars or image files, or read keywords from them",
         description="Photo managers read keywords from XMP: digiKam (with 'Read from sidecar "

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..collection.files import canonical_path
-from ..collection.policy import Policy, check_policy
-from ..collection.store import KeywordsToWrite, TagStore, WrittenKeywords
+from ..collection.policy import Policy
+from ..collection.store import Failure, KeywordLedger, KeywordsToWrite, TagStore, WrittenKeywords
 from ..vocabulary.hierarchy import TagPaths
+from .base import OutputReport, OutputWriter
 from .digikam_database import DigikamDatabase, DigikamError, TagChanges
 from .keyword_fields import is_auto
 
@@ -22,25 +23,27 @@ BATCH_IMAGES = 256  # images per transaction in digiKam's database
 
 
 @dataclass
-class DigikamReport:
+class DigikamReport(OutputReport):
     changes: TagChanges = field(default_factory=TagChanges)
     images_checked: int = 0           # images whose tags were compared and written
     backup: Path | None = None
     integrity: str | None = None          # PRAGMA integrity_check after writing
 
 
-class DigikamWriter:
+class DigikamWriter(OutputWriter):
     """Writes stored machine tags of the images of a digiKam collection into its
     database. Give it to :func:`autotags.scan` as an output, or call :meth:`write_all`.
     ``dry_run`` works out every change and rolls it back."""
 
+    name = "digikam"
+    report: DigikamReport
+
     def __init__(self, database: DigikamDatabase, image_ids: dict[str, int], *,
                  tag_paths: TagPaths = "flat", policy: Policy = "replace",
                  dry_run: bool = False) -> None:
-        check_policy(policy)
-        self.database, self.tag_paths, self.policy = database, tag_paths, policy
-        self.dry_run = dry_run
-        self.target = f"digikam:{database.path.resolve()}"
+        super().__init__(f"digikam:{database.path.resolve()}", tag_paths=tag_paths,
+                         policy=policy)
+        self.database, self.dry_run = database, dry_run
         self._ids = {canonical_path(path): image for path, image in image_ids.items()}
         self.paths = {image: path for path, image in self._ids.items()}
         self.report = DigikamReport()
@@ -48,19 +51,47 @@ class DigikamWriter:
             self.report.changes.per_image = []
 
     def write(self, store: TagStore, paths: Sequence[str]) -> None:
-        """Writes the images among `paths` whose tags changed since they were last
-        written here (what a scan does)."""
-        self.write_all(store, paths if self.dry_run else
-                       store.keywords_out_of_date(self.target, paths))
+        """As :meth:`OutputWriter.write`; a dry run shows every image's changes."""
+        if self.dry_run:
+            self.write_all(store, paths)
+        else:
+            super().write(store, paths)
 
     def write_all(self, store: TagStore, paths: Sequence[str]) -> None:
+        ledger = store.keywords(self.target)
         known = [p for p in (canonical_path(p) for p in paths) if p in self._ids]
         for start in range(0, len(known), BATCH_IMAGES):
-            batch = [(p, store.keywords_to_write(p, self.tag_paths))
+            batch = [(p, ledger.read(p, self.tag_paths).wanted)
                      for p in known[start:start + BATCH_IMAGES]]
-            self._write_batch(store, batch)
+            self._write_batch(ledger, batch)
         if self.report.images_checked and not self.dry_run:
-            self.report.integrity = self.database.integrity_check()
+            self._check_integrity()
+
+    def _check_integrity(self) -> None:
+        self.report.integrity = self.database.integrity_check()
+        if self.report.integrity != "ok":
+            self.report.failures.append(Failure(
+                str(self.database.path), self.name,
+                f"digiKam's database fails its integrity check after writing; the backup "
+                f"{self.report.backup} holds it as it was"))
+
+    def summary(self) -> list[str]:
+        report, changes = self.report, self.report.changes
+        verb = "would change" if self.dry_run else "changed"
+        lines = [f"digikam: {changes.images_changed} images {verb} ({changes.links_added} "
+                 f"tags added, {changes.links_removed} removed) of {report.images_checked} "
+                 "checked"]
+        lines += [f"  {'would create' if self.dry_run else 'created'} tag {path}"
+                  for path in changes.tags_created]
+        for change in changes.per_image or []:
+            parts = ("add " + ", ".join(change.added) if change.added else "",
+                     "remove " + ", ".join(change.removed) if change.removed else "")
+            lines.append(f"  {self.paths[change.image]}: " + "; ".join(p for p in parts if p))
+        if report.backup:
+            lines.append(f"  backup of the database before writing: {report.backup}")
+        if report.integrity is not None:
+            lines.append(f"  integrity check: {report.integrity}")
+        return lines
 
     def _would_change(self, batch: list[tuple[str, KeywordsToWrite]]) -> bool:
         changes = TagChanges()
@@ -75,7 +106,7 @@ class DigikamWriter:
                 replace=self.policy == "replace" and wanted.scanned,
                 rejected=wanted.rejected, changes=changes)
 
-    def _write_batch(self, store: TagStore, batch: list[tuple[str, KeywordsToWrite]]) -> None:
+    def _write_batch(self, ledger: KeywordLedger, batch: list[tuple[str, KeywordsToWrite]]) -> None:
         try:
             if not self.dry_run and self.report.backup is None and self._would_change(batch):
                 self.report.backup = self.database.back_up()  # before the first change only
@@ -87,5 +118,4 @@ class DigikamWriter:
         self.report.images_checked += len(batch)
         if not self.dry_run:  # after digiKam's commit: a crash in between writes again
             for path, wanted in batch:
-                store.record_written_keywords(path, self.target,
-                                              WrittenKeywords(wanted.paths, ()))
+                ledger.record(path, WrittenKeywords(wanted.paths, ()))

@@ -14,10 +14,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..collection.files import current_state
-from ..collection.policy import Policy, check_policy
-from ..collection.store import Failure, KeywordsToWrite, StoreError, TagStore, WrittenKeywords
+from ..collection.files import FileState, current_state
+from ..collection.policy import Policy
+from ..collection.store import (
+    Failure,
+    KeywordEntry,
+    KeywordLedger,
+    StoreError,
+    TagStore,
+    WrittenKeywords,
+)
+from ..errors import SettingsError
 from ..vocabulary.hierarchy import TagPaths
+from .base import OutputReport, OutputWriter
 from .keyword_fields import HIERARCHICAL_FIELDS, FileKeywords, leaf, merge
 from .metadata_files import (
     SIDECAR_NAMES,
@@ -38,83 +47,86 @@ XMP_SOURCE = "xmp"  # the model column of failures while writing files
 
 
 @dataclass
-class XmpReport:
+class XmpReport(OutputReport):
     written: int = 0      # files changed
     unchanged: int = 0    # files that already showed the image's tags
     without_tags: int = 0  # images with no tags and no sidecar: nothing to write
-    failures: list[Failure] = field(default_factory=list)
 
 
-class XmpWriter:
+class XmpWriter(OutputWriter):
     """Writes stored tags into each image's XMP sidecar (``target="sidecar"``) or into
     the image file itself (``"embed"``: JPEG, TIFF, DNG, PNG, WebP). Give it to
     :func:`autotags.scan` as an output, or call :meth:`write` / :meth:`write_all`."""
 
+    name = "xmp"
+    target: Target
+    report: XmpReport
+
     def __init__(self, target: Target = "sidecar", *, sidecar_name: SidecarName = "full",
                  tag_paths: TagPaths = "flat", policy: Policy = "replace") -> None:
         if target not in TARGETS:
-            raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+            raise SettingsError(f"target must be one of {TARGETS}, got {target!r}")
         if sidecar_name not in SIDECAR_NAMES:
-            raise ValueError(f"sidecar_name must be one of {SIDECAR_NAMES}, got {sidecar_name!r}")
-        check_policy(policy)
-        self.target, self.sidecar_name = target, sidecar_name
-        self.tag_paths, self.policy = tag_paths, policy
+            raise SettingsError(f"sidecar_name must be one of {SIDECAR_NAMES}, got "
+                                f"{sidecar_name!r}")
+        super().__init__(target, tag_paths=tag_paths, policy=policy)
+        self.sidecar_name = sidecar_name
         self.report = XmpReport()
 
-    def write(self, store: TagStore, paths: Sequence[str]) -> None:
-        """Writes the images among `paths` whose tags changed since they were last
-        written (what a scan does)."""
-        self.write_all(store, store.keywords_out_of_date(self.target, paths))
-
     def write_all(self, store: TagStore, paths: Sequence[str]) -> None:
-        """Writes every image of `paths` that the store knows; a file that already shows
-        its tags is left as it is."""
+        ledger = store.keywords(self.target)
         for path in paths:
             try:
-                outcome = self._write_one(store, path)
+                outcome = self._write_one(ledger, path)
             except (MetadataError, StoreError) as error:
                 self.report.failures.append(Failure(path, XMP_SOURCE, str(error)))
                 continue
             setattr(self.report, outcome, getattr(self.report, outcome) + 1)
 
-    def _write_one(self, store: TagStore, path: str) -> str:
+    def summary(self) -> list[str]:
+        report = self.report
+        kind = "sidecars" if self.target == "sidecar" else "image files"
+        untagged = f", {report.without_tags} images without tags" if report.without_tags \
+            else ""
+        return [f"xmp: {report.written} {kind} written, {report.unchanged} already up to "
+                f"date{untagged}, {len(report.failures)} failed"]
+
+    def _write_one(self, ledger: KeywordLedger, path: str) -> str:
         """Brings one file up to date; says which count of the report it adds to."""
-        wanted = store.keywords_to_write(path, self.tag_paths)
+        entry = ledger.read(path, self.tag_paths)
+        wanted, previous = entry.wanted, entry.previous
         destination = sidecar_for(path, self.sidecar_name) if self.target == "sidecar" \
             else Path(path)
         if self.target == "sidecar" and not wanted.paths and not destination.exists():
             # No empty sidecars; remembered, so that the next scan does not look again.
-            store.record_written_keywords(path, self.target, WrittenKeywords((), ()))
+            ledger.record(path, WrittenKeywords((), ()))
             return "without_tags"
-        previous = store.written_keywords(path, self.target)
         existing, opened = read_keywords(destination, self.target)
         replacing = self.policy == "replace" and wanted.scanned
-        result = merge(existing, wanted.paths, self._removal(wanted, previous, replacing),
+        result = merge(existing, wanted.paths, self._removal(entry, replacing),
                        previous.owned_by_others if previous else ())
         changed = not _same(result.keywords, existing)
-        if changed:
-            self._rewrite(store, path, destination, opened, result.keywords)
-        store.record_written_keywords(
-            path, self.target, WrittenKeywords(wanted.paths, tuple(result.owned_by_others)),
-            replaced_imported=replacing)
+        rewritten = self._rewrite(path, destination, opened, result.keywords) if changed \
+            else None
+        ledger.record(path, WrittenKeywords(wanted.paths, tuple(result.owned_by_others)),
+                      replaced_imported=replacing, rewritten=rewritten)
         return "written" if changed else "unchanged"
 
-    def _rewrite(self, store: TagStore, path: str, destination: Path,
-                 opened: OpenedFile | None, keywords: FileKeywords) -> None:
-        """Writes the file; an image rewritten by autotags itself keeps counting as
-        scanned (its new size, time and fingerprint go to the store)."""
+    def _rewrite(self, path: str, destination: Path, opened: OpenedFile | None,
+                 keywords: FileKeywords) -> tuple[FileState, FileState] | None:
+        """Writes the file. An image rewritten by autotags itself keeps counting as
+        scanned: its state before and after go to the store."""
         if self.target == "sidecar":
             write_keywords(destination, opened, keywords)
-            return
+            return None
         before = current_state(path)
         write_keywords(destination, opened, keywords)
         after = current_state(path)
-        if before and after:
-            store.record_rewritten_file(path, before, after)
+        return (before, after) if before and after else None
 
     @staticmethod
-    def _removal(wanted: KeywordsToWrite, previous: WrittenKeywords | None,
-                 replacing: bool) -> Callable[[str], bool]:
+    def _removal(entry: KeywordEntry, replacing: bool) -> Callable[[str], bool]:
+        wanted, previous = entry.wanted, entry.previous
         keep = set(wanted.paths)
         if replacing:
             return lambda path: path not in keep

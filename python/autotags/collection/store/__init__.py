@@ -1,0 +1,43 @@
+"""The SQLite tag store: images, the tag tree, and which model or person tagged what.
+
+:class:`TagStore` is the face; behind it each module keeps one part: the file and its
+schema (:mod:`.database`), the tag tree, the scans' bookkeeping, people's corrections,
+the record of what outputs wrote (:mod:`.keyword_ledger`) and search.
+"""
+
+from ..files import FileState
+from .database import StoreError
+from .keyword_ledger import KeywordEntry, KeywordLedger
+from .records import (
+    AUTO_ROOT,
+    IMPORTED_SOURCE,
+    MANUAL_SOURCE,
+    Failure,
+    KeywordsToWrite,
+    NewTag,
+    ScanRecord,
+    StoredTag,
+    TagNode,
+    WrittenKeywords,
+)
+from .tag_store import TagStore
+from .tag_tree import split_tag_path
+
+__all__ = [
+    "AUTO_ROOT",
+    "IMPORTED_SOURCE",
+    "MANUAL_SOURCE",
+    "Failure",
+    "FileState",
+    "KeywordEntry",
+    "KeywordLedger",
+    "KeywordsToWrite",
+    "NewTag",
+    "ScanRecord",
+    "StoreError",
+    "StoredTag",
+    "TagNode",
+    "TagStore",
+    "WrittenKeywords",
+    "split_tag_path",
+]

@@ -1,0 +1,92 @@
+"""What people say about an image's tags: manual tags, confirmations and rejections of
+machine tags, and the keywords they already had in their files."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ...vocabulary.hierarchy import vocabulary
+from ..files import StrPath
+from .database import Database
+from .keyword_ledger import keywords_changed
+from .records import AUTO_ROOT, IMPORTED_SOURCE, MANUAL_SOURCE
+from .tag_tree import image_tag_paths, split_tag_path, tag_id
+
+
+def add_manual_tag(db: Database, path: StrPath, tag: str) -> None:
+    """See :meth:`autotags.TagStore.add_manual_tag`."""
+    parts = split_tag_path(tag)
+    with db.transaction():
+        image = db.ensure_image(path)
+        tag_key = tag_id(db, parts, create=True)
+        keywords_changed(db, image)
+        category = None
+        if parts[0].lower() == AUTO_ROOT:
+            db.execute("DELETE FROM rejections WHERE image_id = ? AND tag_id = ?",
+                       (image, tag_key))
+            row = db.execute("""SELECT category FROM image_tags WHERE image_id = ?
+                                AND tag_id = ? AND category IS NOT NULL""",
+                             (image, tag_key)).fetchone()
+            category = row[0] if row else None
+        db.execute("""INSERT OR IGNORE INTO image_tags(image_id, tag_id, source, category)
+                      VALUES (?, ?, ?, ?)""", (image, tag_key, MANUAL_SOURCE, category))
+
+
+def remove_manual_tag(db: Database, path: StrPath, tag: str) -> bool:
+    """See :meth:`autotags.TagStore.remove_manual_tag`."""
+    parts = split_tag_path(tag)
+    with db.transaction():
+        image = db.image_id(path)
+        tag_key = tag_id(db, parts, create=False)
+        if image is None or tag_key is None:
+            return False
+        keywords_changed(db, image)
+        if parts[0].lower() != AUTO_ROOT:
+            return db.execute(
+                "DELETE FROM image_tags WHERE image_id = ? AND tag_id = ? AND source = ?",
+                (image, tag_key, MANUAL_SOURCE)).rowcount > 0
+        db.execute("DELETE FROM image_tags WHERE image_id = ? AND tag_id = ?", (image, tag_key))
+        db.execute("DELETE FROM tag_boxes WHERE image_id = ? AND tag_id = ?", (image, tag_key))
+        db.execute("INSERT OR IGNORE INTO rejections(image_id, tag_id) VALUES (?, ?)",
+                   (image, tag_key))
+        return True  # rejected from now on, whether or not a model had added it yet
+
+
+def rejected_tags(db: Database, path: StrPath) -> list[str]:
+    with db.snapshot():
+        image = db.image_id(path)
+        paths = image_tag_paths(db, image)
+        rows = db.execute("SELECT tag_id FROM rejections WHERE image_id = ?", (image,))
+        return sorted(paths[r[0]] for r in rows)
+
+
+def import_keywords(db: Database, path: StrPath, tags: Sequence[str]) -> int:
+    """See :meth:`autotags.TagStore.import_keywords`."""
+    known = vocabulary()
+    added = 0
+    with db.transaction():
+        image = db.ensure_image(path)
+        rejected = {r[0] for r in db.execute(
+            "SELECT tag_id FROM rejections WHERE image_id = ?", (image,))}
+        before = {r[0] for r in db.execute(
+            "SELECT tag_id FROM image_tags WHERE image_id = ?", (image,))}
+        db.execute("DELETE FROM image_tags WHERE image_id = ? AND source = ?",
+                   (image, IMPORTED_SOURCE))
+        keywords_changed(db, image)
+        for tag in dict.fromkeys(tags):
+            parts = split_tag_path(tag)
+            source, category = MANUAL_SOURCE, None
+            if parts[0].lower() == AUTO_ROOT and len(parts) > 1:
+                parts = [AUTO_ROOT, parts[-1]]
+                source = IMPORTED_SOURCE
+                entry = known.entry(known.vocabulary_of((parts[1],)), parts[1])
+                category = entry.category if entry else None
+            tag_key = tag_id(db, parts, create=True)
+            held = db.scalar("SELECT count(*) FROM image_tags WHERE image_id = ? AND tag_id = ?",
+                             (image, tag_key))
+            if held or tag_key in rejected:
+                continue
+            db.execute("""INSERT INTO image_tags(image_id, tag_id, source, category)
+                          VALUES (?, ?, ?, ?)""", (image, tag_key, source, category))
+            added += tag_key not in before
+    return added

@@ -1,0 +1,64 @@
+"""Finding images by tag, the way people ask: names, other names and categories."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ...vocabulary.hierarchy import contains_words, vocabulary, words
+from .database import Database, StoreError, decode
+from .tag_tree import all_tag_paths, matching_tag_ids
+
+_TagKey = tuple[int, str | None]  # a tag and the category it was stored with
+
+
+def search(db: Database, terms: str | Sequence[str], *, match_any: bool = False,
+           min_score: float | None = None, include_missing: bool = False) -> list[str]:
+    """See :meth:`autotags.TagStore.search`."""
+    wanted = [terms] if isinstance(terms, str) else list(terms)
+    if not wanted:
+        raise StoreError("search needs at least one term")
+    found: set[int] | None = None
+    with db.snapshot():
+        rows = db.execute("SELECT DISTINCT tag_id, category FROM image_tags").fetchall()
+        leaves = {t: p.rsplit("/", 1)[-1] for t, p in all_tag_paths(db).items()}
+        for term in wanted:
+            images = _images_with(db, _keys_matching(db, term, rows, leaves), min_score,
+                                  include_missing)
+            found = images if found is None else (
+                found | images if match_any else found & images)
+        placeholders = ",".join("?" * len(found or ()))
+        paths = db.execute(f"SELECT path FROM images WHERE id IN ({placeholders})",
+                           tuple(found or ()))
+        return sorted(decode(r[0]) for r in paths)
+
+
+def _keys_matching(db: Database, term: str, rows: list[_TagKey],
+                   leaves: dict[int, str]) -> set[_TagKey]:
+    known = vocabulary()
+    by_name = set(matching_tag_ids(db, term))
+    nodes = known.category_nodes(term)
+    if nodes:
+        return {(t, c) for t, c in rows
+                if (c is not None and any(c == n or c.startswith(n + "/") for n in nodes))
+                or (c is None and t in by_name)}
+    called = known.labels_called(term)
+    term_words = words(term)
+    return {(t, c) for t, c in rows if t in by_name or leaves[t] in called
+            or contains_words(words(leaves[t]), term_words)}
+
+
+def _images_with(db: Database, keys: set[_TagKey], min_score: float | None,
+                 include_missing: bool) -> set[int]:
+    if not keys:
+        return set()
+    tag_ids = sorted({t for t, _ in keys})
+    placeholders = ",".join("?" * len(tag_ids))
+    rows = db.execute(f"""
+        SELECT image_tags.image_id, image_tags.tag_id, image_tags.category,
+               image_tags.confidence
+        FROM image_tags JOIN images ON images.id = image_tags.image_id
+        WHERE image_tags.tag_id IN ({placeholders}) AND (? OR images.missing = 0)""",
+                      (*tag_ids, include_missing))
+    return {image for image, tag, category, confidence in rows
+            if (tag, category) in keys
+            and (min_score is None or confidence is None or confidence >= min_score)}

@@ -1,0 +1,226 @@
+"""TagStore: the face of the tag database that everything else uses.
+
+Paths are stored as the bytes the file system uses, so names that are not valid UTF-8
+survive. Machine-made tags live below the root tag ``auto`` (``auto/cat``); manual tags
+anywhere else. Every change happens inside a transaction (see :mod:`.database`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ...vocabulary.hierarchy import TagPaths
+from ..files import FileState, StrPath, canonical_path
+from . import corrections, scan_book
+from .database import Database, decode, encode
+from .keyword_ledger import KeywordLedger, keywords_to_write
+from .records import (
+    MANUAL_SOURCE,
+    Box,
+    Failure,
+    KeywordsToWrite,
+    NewTag,
+    ScanRecord,
+    StoredTag,
+    TagNode,
+)
+from .search import search as search_images
+from .tag_tree import image_tag_paths
+from .tag_tree import tag_tree as tag_tree_of
+
+
+class TagStore:
+    """One SQLite file. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, path: StrPath, *, create: bool = True, read_only: bool = False) -> None:
+        """Opens (``create``: or makes) the tag database at `path`. ``read_only`` opens it
+        for queries only: nothing in the file changes, and a file that is not an autotags
+        database is refused untouched. The folder must exist: nothing is created but
+        the file itself."""
+        self.path = Path(path).expanduser()
+        self._db = Database(self.path, create=create, read_only=read_only)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> TagStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """All or nothing; writers queue for the lock instead of failing half-way."""
+        return self._db.transaction()
+
+    # ---- scans ----------------------------------------------------------------------
+
+    def image_id(self, path: StrPath) -> int | None:
+        return self._db.image_id(path)
+
+    def scan_records(self, model: str) -> dict[bytes, ScanRecord]:
+        """Last scan by `model` of every known image, keyed by encoded path."""
+        return scan_book.scan_records(self._db, model)
+
+    def record_scan(self, path: StrPath, model: str, state: FileState, settings: dict[str, object],
+                    *, width: int = 0, height: int = 0, tags: Iterable[NewTag] = (),
+                    error: str | None = None, replace: bool = True) -> None:
+        """Store one model's verdict on one image. Call inside :meth:`transaction`.
+
+        ``replace`` drops the tags this model made before (digiKam's Replace); otherwise
+        they are kept and new ones added (Update). Other models' and manual tags are
+        never touched. A failed scan changes no tags.
+        """
+        scan_book.record_scan(self._db, path, model, state, settings, width=width,
+                              height=height, tags=tags, error=error, replace=replace)
+
+    def mark_missing(self, under: Sequence[StrPath], present: set[bytes]) -> int:
+        """Flag known images below the folders `under` that are not in `present`.
+        Their tags and history stay. Call inside :meth:`transaction`."""
+        return scan_book.mark_missing(self._db, under, present)
+
+    def mark_missing_files(self, paths: Sequence[StrPath]) -> int:
+        """Flag the given known images as gone. Call inside :meth:`transaction`."""
+        return sum(self._db.execute("UPDATE images SET missing = 1 WHERE path = ? AND missing = 0",
+                                    (encode(path),)).rowcount for path in paths)
+
+    def mark_present(self, present: set[bytes]) -> int:
+        """Clear the missing flag of known images found again (a drive back, a folder
+        readable again). Call inside :meth:`transaction`."""
+        return scan_book.mark_present(self._db, present)
+
+    def missing_by_size(self) -> dict[int, list[tuple[int, str | None]]]:
+        """Missing images as size -> [(image id, fingerprint)], to recognise them moved."""
+        return scan_book.missing_by_size(self._db)
+
+    def move_image(self, image: int, path: StrPath) -> None:
+        """The file of a known image now lives at `path`: its tags and history follow it.
+        Call inside :meth:`transaction`."""
+        self._db.execute("UPDATE images SET path = ?, missing = 0 WHERE id = ?",
+                         (encode(path), image))
+
+    def mark_in_flight(self, model: str, paths: Sequence[StrPath]) -> None:
+        """Files about to be decoded for `model`; each mark goes when its result is
+        stored, so marks found later name the files a dead process was working on."""
+        with self._db.transaction():
+            self._db.executemany("INSERT OR IGNORE INTO in_flight(path, model) VALUES (?, ?)",
+                                 [(encode(p), model) for p in paths])
+
+    def in_flight(self) -> dict[str, list[str]]:
+        """Marks left by a process that died: model -> paths."""
+        return scan_book.in_flight(self._db)
+
+    def clear_in_flight(self, models: Sequence[str]) -> None:
+        with self._db.transaction():
+            self._db.executemany("DELETE FROM in_flight WHERE model = ?", [(m,) for m in models])
+
+    # ---- corrections ------------------------------------------------------------------
+
+    def add_manual_tag(self, path: StrPath, tag: str) -> None:
+        """Tags an image by hand. A tag below ``auto/`` confirms a machine tag instead: it
+        then survives every scan, and a rejection of it is lifted."""
+        corrections.add_manual_tag(self._db, path, tag)
+
+    def remove_manual_tag(self, path: StrPath, tag: str) -> bool:
+        """Removes a tag added by hand. A tag below ``auto/`` is rejected instead: every
+        model's instance of it goes, and no later scan of this image adds it back."""
+        return corrections.remove_manual_tag(self._db, path, tag)
+
+    def rejected_tags(self, path: StrPath) -> list[str]:
+        """Machine tags a person removed from this image."""
+        return corrections.rejected_tags(self._db, path)
+
+    def import_keywords(self, path: StrPath, tags: Sequence[str]) -> int:
+        """Keywords found in an image's file: tags below ``auto/`` become machine tags of
+        source ``xmp`` (by their label, the last part), unless a person rejected them or
+        a model already gave them; the rest become manual tags. Returns how many tags
+        the image did not have yet."""
+        return corrections.import_keywords(self._db, path, tags)
+
+    # ---- other programs' copies ---------------------------------------------------------
+
+    def keywords(self, target: str) -> KeywordLedger:
+        """The record of what autotags wrote to `target` (``"sidecar"``, ``"embed"``, a
+        digiKam database): what an output reads and updates, and nothing else."""
+        return KeywordLedger(self._db, target)
+
+    def keywords_to_write(self, path: StrPath, style: TagPaths) -> KeywordsToWrite:
+        """The tags of an image for its file's keyword fields: machine tags in `style`
+        (see :func:`autotags.vocabulary.hierarchy.tag_path`), manual tags as they are.
+        Machine tags read from the file itself (source ``xmp``) are not written back:
+        they are already there."""
+        return keywords_to_write(self._db, path, style)
+
+    # ---- queries --------------------------------------------------------------------
+
+    def search(self, terms: str | Sequence[str], *, match_any: bool = False,
+               min_score: float | None = None, include_missing: bool = False) -> list[str]:
+        """Images matching every term (``match_any``: any term), sorted by path.
+
+        A term matches, ignoring case and as whole words, a tag's name or full path
+        ('cat', 'auto/cat', 'people/alice', with every tag below it), the other names of
+        a machine tag's label ('motorbike' finds motorcycle) and every category above it
+        ('dog' finds malamute, 'animal' finds both). A term that names a category
+        ('dog') finds what is in it, not other labels with the word ('hot dog').
+        ``min_score`` drops machine tags below that confidence (0..1).
+        """
+        return search_images(self._db, terms, match_any=match_any, min_score=min_score,
+                             include_missing=include_missing)
+
+    def tags_of(self, path: StrPath) -> list[StoredTag]:
+        with self._db.snapshot():
+            image = self._db.image_id(path)
+            if image is None:
+                return []
+            paths = image_tag_paths(self._db, image)
+            boxes: dict[tuple[int, str], list[Box]] = {}
+            for t, s, score, x1, y1, x2, y2 in self._db.execute(
+                    """SELECT tag_id, source, score, x1, y1, x2, y2 FROM tag_boxes
+                       WHERE image_id = ? ORDER BY score DESC""", (image,)):
+                boxes.setdefault((t, s), []).append((x1, y1, x2, y2, score))
+            rows = self._db.execute("""SELECT tag_id, source, confidence, instances
+                                       FROM image_tags WHERE image_id = ?""", (image,))
+            tags = [StoredTag(paths[t], s, c, n, tuple(boxes.get((t, s), ())))
+                    for t, s, c, n in rows]
+        return sorted(tags, key=lambda t: (t.source == MANUAL_SOURCE, -(t.confidence or 0), t.path))
+
+    def image_info(self, path: StrPath) -> dict[str, object] | None:
+        with self._db.snapshot():
+            row = self._db.execute("""SELECT id, width, height, size, missing FROM images
+                                      WHERE path = ?""", (encode(path),)).fetchone()
+            if row is None:
+                return None
+            image, width, height, size, missing = row
+            scans = self._db.execute("""SELECT model, settings, scanned_at, error FROM scans
+                                        WHERE image_id = ? ORDER BY model""", (image,))
+            return {
+                "path": canonical_path(path), "width": width, "height": height,
+                "size": size, "missing": bool(missing),
+                "scans": [{"model": m, "settings": json.loads(s), "scanned_at": t, "error": e}
+                          for m, s, t, e in scans],
+            }
+
+    def tag_tree(self) -> list[TagNode]:
+        """Every tag that a present image carries (itself or a tag below it), in
+        depth-first order, with how many images that is. Machine tags appear below
+        their categories (auto/animal/dog/malamute)."""
+        return tag_tree_of(self._db)
+
+    def failures(self) -> list[Failure]:
+        with self._db.snapshot():
+            rows = self._db.execute("""
+                SELECT images.path, scans.model, scans.error FROM scans
+                JOIN images ON images.id = scans.image_id
+                WHERE scans.error IS NOT NULL AND images.missing = 0 ORDER BY images.path""")
+            return [Failure(decode(p), m, e) for p, m, e in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self._db.snapshot():
+            images, missing = self._db.execute(
+                "SELECT count(*), ifnull(sum(missing), 0) FROM images").fetchone()
+            links = self._db.scalar("SELECT count(*) FROM image_tags")
+        return {"images": images, "missing": missing, "tag_links": links}
