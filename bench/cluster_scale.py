@@ -17,17 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from autotags.collection.discovery import discover
-from autotags.collection.scanning import (
-    ModelCounts,
-    ModelRun,
-    Results,
-    ScanReport,
-    _plan,
-    _Progress,
-    _tag_into_store,
-)
+from autotags.collection.batches import BatchWriter
+from autotags.collection.discovery import FoundFile, discover
+from autotags.collection.planning import ModelPlan, files_to_tag, resolve_models
+from autotags.collection.reports import ModelCounts, ScanReport
 from autotags.collection.store import TagStore
+from autotags.models.runtime import RunSettings
 from autotags.tagging.results import Box, ImageTags, Tag
 
 MODEL = "ssd-mobilenet-v2"
@@ -42,22 +37,20 @@ def make_files(folder: Path, count: int) -> None:
         (sub / f"photo-{index:07d}.jpg").write_bytes(block)
 
 
-def synthetic_run(labels: tuple[str, ...]) -> ModelRun:
-    def results(todo: list) -> Results:  # type: ignore[type-arg]
-        for found in todo:
-            tags = [Tag(label, 0.9, Box(10, 20, 300, 400)) for label in ("dog", "car", "bicycle")]
-            yield found, ImageTags(found.path, 4000, 3000, MODEL, tags), 1
-
-    return ModelRun(MODEL, labels, {"accuracy": 7, "threshold": 0.5}, results)
+def store_synthetic_results(store: TagStore, plan: ModelPlan, todo: list[FoundFile],
+                            report: ScanReport) -> None:
+    writer = BatchWriter(store, plan, report, set())
+    for found in todo:
+        tags = [Tag(label, 0.9, Box(10, 20, 300, 400)) for label in ("dog", "car", "bicycle")]
+        writer.add(found, ImageTags(found.path, 4000, 3000, MODEL, tags))
+    writer.flush()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=20000)
     args = parser.parse_args()
-    from autotags import load_catalogue
-
-    labels = load_catalogue().get(MODEL).labels
+    plan = resolve_models(MODEL, RunSettings(), "replace")[0]
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "photos"
         folder.mkdir()
@@ -68,11 +61,10 @@ def main() -> None:
                 report = ScanReport(models={MODEL: ModelCounts()})
                 start = time.perf_counter()
                 found = discover([folder])
-                todo = _plan(store, MODEL, found.files, "new", False, 7, report)
+                todo = files_to_tag(store, plan, found.files, "new", False, report)
                 if label == "store results":
                     start = time.perf_counter()  # the plan is measured apart
-                    _tag_into_store(store, synthetic_run(labels), todo, "replace", report,
-                                    set(), _Progress(len(todo), None))
+                    store_synthetic_results(store, plan, todo, report)
                 timings[label] = args.files / (time.perf_counter() - start)
     for label, rate in timings.items():
         print(f"{label:24} {rate:10.0f} files/s")

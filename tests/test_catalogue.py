@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
+
 import pytest
 
 from autotags import CatalogueError, load_catalogue
@@ -57,3 +61,37 @@ def test_imagenet_labels_are_readable_and_unique():
 def test_unknown_model_names_the_known_ones():
     with pytest.raises(CatalogueError, match=r"unknown model 'nope'.*ssd-mobilenet-v2"):
         load_catalogue().get("nope")
+
+
+# ---- read once per process (issue 21) --------------------------------------------------
+
+COUNT_CATALOGUE_READS = """
+import atexit, collections, os, sys
+reads = collections.Counter()
+
+def count(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        path = os.fsdecode(args[0])
+        if path.endswith("catalogue.toml") or os.sep + "labels" + os.sep in path:
+            reads[path] += 1
+
+sys.addaudithook(count)
+atexit.register(lambda: print("READS", dict(reads), file=sys.stderr))
+from autotags.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_two_model_scan_reads_the_catalogue_and_each_label_file_once(photos, tmp_path):
+    """Counted by Python's own audit events for every file the process opens."""
+    completed = subprocess.run(
+        [sys.executable, "-c", COUNT_CATALOGUE_READS, "scan", photos["dog"], photos["cat"],
+         "--model", "ssd-mobilenet-v2,efficientnet-lite3", "--db", tmp_path / "tags.sqlite3"],
+        capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    reads = ast.literal_eval(completed.stderr.rsplit("READS ", 1)[1].strip())
+    catalogue_reads = [n for path, n in reads.items() if path.endswith("catalogue.toml")]
+    label_reads = {path: n for path, n in reads.items() if "/labels/" in path}
+    assert catalogue_reads == [1]
+    assert len(label_reads) >= 2  # both models' label files were read ...
+    assert set(label_reads.values()) == {1}  # ... each of them once

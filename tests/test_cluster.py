@@ -27,7 +27,7 @@ from distributed import Security
 
 from autotags import ScanProgress, TagStore, scan
 from autotags.collection.cluster import ClusterError
-from autotags.collection.scanning import lock_path
+from autotags.collection.scan_lock import lock_path
 
 NAMES = ("dog", "horses", "person", "eagle", "giraffe", "kite")
 

@@ -20,7 +20,7 @@ import pytest
 
 from autotags import TagStore, scan
 from autotags.collection.discovery import discover
-from autotags.collection.scanning import exclusive_scan, lock_path
+from autotags.collection.scan_lock import exclusive_scan, lock_path
 from autotags.collection.store import FileState, StoreError
 
 

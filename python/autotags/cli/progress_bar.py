@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TextIO
 
-from ..collection.scanning import ScanProgress
+from ..collection.reports import ScanProgress
 
 
 def _clock(seconds: float | None) -> str:

@@ -16,6 +16,7 @@ from .options import (
     HelpFormatter,
     add_engine_options,
     positive_int,
+    run_settings,
 )
 
 log = logging.getLogger("autotags")
@@ -52,9 +53,8 @@ def _describe(results: list[ImageTags]) -> str:
 def cmd_tag(args: argparse.Namespace) -> int:
     from ..tagging.tagger import Tagger
 
-    taggers = [Tagger(name, device=args.device, accuracy=args.accuracy, threads=args.threads,
-                      precision=args.precision, max_megapixels=args.max_megapixels)
-               for name in args.model]
+    settings = run_settings(args)
+    taggers = [Tagger.from_settings(name, settings) for name in args.model]
     failures = 0
     # The models run side by side, each in its own pipeline; results come in path order.
     for results in zip(*(tagger.tag(args.paths) for tagger in taggers), strict=True):
@@ -81,15 +81,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not paths:
         log.error("error: no images found in %s", " ".join(map(str, args.paths)))
         return EXIT_SOME_FILES_FAILED
-    tagger = Tagger(args.model, device=args.device, accuracy=args.accuracy, threads=args.threads,
-                    precision=args.precision, max_megapixels=args.max_megapixels,
-                    batch=args.batch)
+    settings = dataclasses.replace(run_settings(args), batch=args.batch)
+    tagger = Tagger.from_settings(args.model, settings)
     report = run_benchmark(paths, tagger, threads=args.threads)
     comparison = None
     if args.against:
-        other = Tagger(args.against, device=args.device, accuracy=args.accuracy,
-                       threads=args.threads, precision=args.precision,
-                       max_megapixels=args.max_megapixels, batch=args.batch)
+        other = Tagger.from_settings(args.against, settings)
         comparison = compare(paths, report, tagger, other, threads=args.threads)
     if args.json:
         print(json.dumps({**dataclasses.asdict(report), "bound": report.bound,
@@ -110,7 +107,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tag = commands.add_parser(
         "tag", help="tag image files and print what each contains",
         description="Tag image files and print what each contains. The model is installed "

@@ -20,6 +20,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import AutotagsError, SettingsError
+from ..models.runtime import RunSettings
 from ..tagging.results import ImageTags
 from ..tagging.tagger import Tagger
 from .discovery import FoundFile
@@ -37,20 +39,8 @@ STALL_SECONDS = 900             # no chunk finished for this long: the workers a
 LOOPBACK_ANY_PORT = "127.0.0.1:0"
 
 
-class ClusterError(RuntimeError):
+class ClusterError(AutotagsError, RuntimeError):
     """The cluster cannot be used: not reachable, files not visible, a model not loading."""
-
-
-@dataclass(frozen=True)
-class ModelRequest:
-    """What a worker needs to build the same Tagger as a local scan would."""
-
-    name: str
-    device: str
-    accuracy: int
-    threads: int | None
-    precision: str | None
-    max_megapixels: int
 
 
 @dataclass(frozen=True)
@@ -59,17 +49,14 @@ class ChunkResult:
     inferred: int  # images the worker sent through the network for this chunk
 
 
-_taggers: dict[ModelRequest, Tagger] = {}  # per worker process: each model loaded once
+_taggers: dict[tuple[str, RunSettings], Tagger] = {}  # per worker: each model loaded once
 
 
-def tag_chunk(request: ModelRequest, paths: list[str]) -> ChunkResult:
-    """Runs on a worker."""
-    tagger = _taggers.get(request)
+def tag_chunk(model: str, settings: RunSettings, paths: list[str]) -> ChunkResult:
+    """Runs on a worker: the same Tagger as a local scan would build."""
+    tagger = _taggers.get((model, settings))
     if tagger is None:
-        tagger = _taggers[request] = Tagger(
-            request.name, device=request.device, accuracy=request.accuracy,
-            threads=request.threads, precision=request.precision,
-            max_megapixels=request.max_megapixels)
+        tagger = _taggers[model, settings] = Tagger.from_settings(model, settings)
     before = tagger.images_inferred
     results = list(tagger.tag(paths))
     return ChunkResult(results, tagger.images_inferred - before)
@@ -99,8 +86,8 @@ def _stop_signals_held() -> Iterator[None]:
     finally:
         for number, handler in before.items():
             signal.signal(number, handler)
-    for number in dict.fromkeys(asked):
-        signal.raise_signal(number)
+    for stop in dict.fromkeys(asked):
+        signal.raise_signal(stop)
 
 
 def _local_security() -> Any:
@@ -130,16 +117,16 @@ def parse_cluster(address: str) -> tuple[str, int | str]:
     if address.startswith("local:"):
         count = address.split(":", 1)[1]
         if not count.isdigit() or int(count) < 1:
-            raise ValueError(f"local:N needs a number of workers of at least 1, got {address!r}")
+            raise SettingsError(f"local:N needs a number of workers of at least 1, got {address!r}")
         cores = len(os.sched_getaffinity(0))
         if int(count) > cores:
-            raise ValueError(f"{address} asks for {count} worker processes, but autotags may "
+            raise SettingsError(f"{address} asks for {count} worker processes, but autotags may "
                              f"use {cores} cores here and each worker takes one: use "
                              f"local:{cores} or fewer")
         return "local", int(count)
     if address.startswith(("tcp://", "tls://")) and address.split("://", 1)[1]:
         return "scheduler", address
-    raise ValueError(f"cluster must be local:N, tls://HOST:PORT or tcp://HOST:PORT, got "
+    raise SettingsError(f"cluster must be local:N, tls://HOST:PORT or tcp://HOST:PORT, got "
                      f"{address!r}")
 
 
@@ -293,7 +280,7 @@ class Cluster:
                     "the same paths as this machine, e.g. the same network share mounted at "
                     "the same place")
 
-    def tag(self, request: ModelRequest, todo: list[FoundFile]
+    def tag(self, model: str, settings: RunSettings, todo: list[FoundFile]
             ) -> Iterator[tuple[FoundFile, ImageTags, int]]:
         """(file, result, images inferred for its chunk or 0) as chunks finish, in any
         order. Stopping early cancels what is left."""
@@ -301,7 +288,8 @@ class Cluster:
 
         size = max(1, min(MAX_CHUNK, math.ceil(len(todo) / (max(1, self.workers())
                                                               * CHUNKS_PER_WORKER))))
-        chunks = {self.client.submit(tag_chunk, request, [f.path for f in chunk], pure=False):
+        chunks = {self.client.submit(tag_chunk, model, settings, [f.path for f in chunk],
+                                     pure=False):
                   chunk for chunk in (todo[i:i + size] for i in range(0, len(todo), size))}
         pending = set(chunks)
         try:
@@ -309,7 +297,7 @@ class Cluster:
                 finished, pending = wait(pending, timeout=STALL_SECONDS,
                                          return_when="FIRST_COMPLETED")
                 for future in finished:
-                    yield from self._results_of(future, chunks[future], request)
+                    yield from self._results_of(future, chunks[future], model)
         except TimeoutError:
             raise ClusterError(f"no chunk of photos finished in {STALL_SECONDS // 60} minutes: "
                                "the cluster has lost its workers") from None
@@ -317,14 +305,14 @@ class Cluster:
             self.client.cancel(list(chunks))
 
     @staticmethod
-    def _results_of(future: Any, chunk: list[FoundFile], request: ModelRequest
+    def _results_of(future: Any, chunk: list[FoundFile], model: str
                     ) -> Iterator[tuple[FoundFile, ImageTags, int]]:
-        outcome = Cluster._outcome(future, request)
+        outcome = Cluster._outcome(future, model)
         for index, (found, result) in enumerate(zip(chunk, outcome.results, strict=True)):
             yield found, result, outcome.inferred if index == 0 else 0
 
     @staticmethod
-    def _outcome(future: Any, request: ModelRequest) -> ChunkResult:
+    def _outcome(future: Any, model: str) -> ChunkResult:
         from dask.distributed import KilledWorker
 
         try:
@@ -335,5 +323,5 @@ class Cluster:
                 "as in flight, and the next scan (on this machine or the cluster) checks "
                 "them one by one to find the file that kills the decoder") from None
         except Exception as error:
-            raise ClusterError(f"tagging with {request.name} failed on the cluster: "
+            raise ClusterError(f"tagging with {model} failed on the cluster: "
                                f"{type(error).__name__}: {error}") from None

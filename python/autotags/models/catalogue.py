@@ -9,8 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..errors import AutotagsError, SettingsError
 from ..locations import packaged_data_dir
-from .user_catalogue import NAME_PATTERN, read_user_entries, user_catalogue_path
+from .user_catalogue import (
+    NAME_PATTERN,
+    UserCatalogueError,
+    read_user_entries,
+    user_catalogue_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +27,7 @@ DEFAULT_ACCURACY = 7
 ModelKind = Literal["detector", "classifier"]
 
 
-class CatalogueError(ValueError):
+class CatalogueError(AutotagsError, ValueError):
     """The catalogue names a model that does not exist, or an entry is malformed."""
 
 
@@ -116,7 +122,7 @@ class ModelSpec:
     def threshold(self, accuracy: int = DEFAULT_ACCURACY) -> float:
         """digiKam's accuracy slider: 1 keeps the most tags, 10 only the surest."""
         if not MIN_ACCURACY <= accuracy <= MAX_ACCURACY:
-            raise ValueError(f"accuracy must be {MIN_ACCURACY}..{MAX_ACCURACY}, got {accuracy}")
+            raise SettingsError(f"accuracy must be {MIN_ACCURACY}..{MAX_ACCURACY}, got {accuracy}")
         span = self.threshold_max - self.threshold_min
         return ((accuracy - 1) * span / 9 + self.threshold_min) / 100
 
@@ -155,7 +161,26 @@ class Catalogue:
             raise CatalogueError(f"unknown model {name!r}; known models: {known}") from None
 
 
+FileStamp = tuple[int, int, int] | None  # size, modification time, inode; None: no file
+
+
+def file_stamp(path: Path) -> FileStamp:
+    """What tells a file's versions apart without reading it."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return info.st_size, info.st_mtime_ns, info.st_ino
+
+
 def read_labels(path: Path) -> tuple[str, ...]:
+    """One label per line. Each file is read once per process (again only once it
+    changes): every Tagger, plan and worker of a scan asks for the same few files."""
+    return _labels_as_of(path, file_stamp(path))
+
+
+@functools.lru_cache(maxsize=256)
+def _labels_as_of(path: Path, stamp: FileStamp) -> tuple[str, ...]:
     lines = path.read_text(encoding="utf-8").splitlines()
     return tuple(line.strip() for line in lines if line.strip())
 
@@ -195,15 +220,24 @@ def spec_from_entry(name: str, entry: dict[str, Any], labels_dir: Path) -> Model
 
 def load_catalogue(models_dir: Path | None = None, *, with_user_models: bool = True) -> Catalogue:
     """The packaged ``catalogue.toml`` (or the one in `models_dir`) and its label files,
-    plus the models the user added (see :mod:`autotags.models.user_catalogue`)."""
-    directory = models_dir or packaged_data_dir()
+    plus the models the user added (see :mod:`autotags.models.user_catalogue`). Read
+    once per process, and again only when one of the two files changes."""
+    directory = (models_dir or packaged_data_dir()).resolve()
+    user_file = user_catalogue_path() if with_user_models else None
+    return _catalogue_as_of(directory, file_stamp(directory / "catalogue.toml"), user_file,
+                            file_stamp(user_file) if user_file else None)
+
+
+@functools.lru_cache(maxsize=16)
+def _catalogue_as_of(directory: Path, stamp: FileStamp, user_file: Path | None,
+                     user_stamp: FileStamp) -> Catalogue:
     with open(directory / "catalogue.toml", "rb") as handle:
         document = tomllib.load(handle)
     models = {
         name: spec_from_entry(name, entry, directory / "labels")
         for name, entry in document.get("models", {}).items()
     }
-    if with_user_models:
+    if user_file is not None:
         for name, entry in _readable_user_entries().items():
             try:
                 if name in models:
@@ -212,7 +246,7 @@ def load_catalogue(models_dir: Path | None = None, *, with_user_models: bool = T
                     raise CatalogueError(f"invalid model name {name!r}")
                 models[name] = spec_from_entry(name, entry, directory / "labels")
             except CatalogueError as error:
-                _warn_once(f"{user_catalogue_path()}: {error}; skipped (remove it with: "
+                _warn_once(f"{user_file}: {error}; skipped (remove it with: "
                            f"autotags models remove {name})")
     return Catalogue(models=models, default_models=tuple(document.get("default_models", ())))
 
@@ -222,10 +256,12 @@ def _readable_user_entries() -> dict[str, Any]:
     broken file must not stop commands that do not even need those models."""
     try:
         return read_user_entries()
-    except (tomllib.TOMLDecodeError, OSError, ValueError) as error:
-        _warn_once(f"{user_catalogue_path()}: cannot read it ({error}); the models you added "
-                   "are skipped until it is fixed or deleted")
-        return {}
+    except UserCatalogueError as error:
+        problem = str(error)
+    except OSError as error:
+        problem = f"{user_catalogue_path()}: cannot read it ({error})"
+    _warn_once(f"{problem}; the models you added are skipped until it is fixed or deleted")
+    return {}
 
 
 @functools.cache

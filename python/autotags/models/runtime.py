@@ -9,10 +9,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import openvino
 
 from .. import _engine, locations
-from .catalogue import DEFAULT_ACCURACY, ModelSpec
+from ..errors import AutotagsError, SettingsError
+from .catalogue import DEFAULT_ACCURACY, MAX_ACCURACY, MIN_ACCURACY, ModelSpec
 
 DEVICES = ("CPU", "GPU", "AUTO")
 # Bump when the engine changes how it prepares a graph, so older prepared copies go.
@@ -22,7 +25,7 @@ MAX_MEGAPIXELS = 100_000   # 100 gigapixels: past any real photo, within the eng
 MAX_THREADS = 4096
 
 
-class TaggerError(RuntimeError):
+class TaggerError(AutotagsError, RuntimeError):
     """The tagger cannot start: unknown device, missing model, bad settings."""
 
 
@@ -92,7 +95,8 @@ def _openvino_config(threads: int | None, precision: str | None,
 
 @dataclass(frozen=True)
 class RunSettings:
-    """How a compiled model runs: the user's choices, not the model's."""
+    """How models run: the user's choices, not the models'. One value travels from the
+    command line or :func:`autotags.scan` to every Tagger, here or on cluster workers."""
 
     device: str = "CPU"
     accuracy: int = DEFAULT_ACCURACY
@@ -100,7 +104,23 @@ class RunSettings:
     batch: int = 1
     requests: int | None = None
     precision: str | None = None
-    max_pixels: int = DEFAULT_MAX_MEGAPIXELS * 1_000_000
+    max_megapixels: int = DEFAULT_MAX_MEGAPIXELS
+
+    def __post_init__(self) -> None:
+        if not MIN_ACCURACY <= self.accuracy <= MAX_ACCURACY:
+            raise SettingsError(f"accuracy must be {MIN_ACCURACY}..{MAX_ACCURACY}, got "
+                                f"{self.accuracy}")
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
+            raise TaggerError(f"threads must be from 1 to {MAX_THREADS}, got {self.threads}")
+        if not 1 <= self.max_megapixels <= MAX_MEGAPIXELS:
+            raise TaggerError(f"max_megapixels must be from 1 to {MAX_MEGAPIXELS}, got "
+                              f"{self.max_megapixels}")
+        if self.batch < 1:
+            raise TaggerError(f"batch must be at least 1, got {self.batch}")
+
+    @property
+    def max_pixels(self) -> int:
+        return self.max_megapixels * 1_000_000
 
 
 @dataclass(frozen=True)
@@ -110,7 +130,7 @@ class CompiledModel:
     fit: _engine.InputFit          # how images are fitted to the network's real input
     max_pixels: int
 
-    def decode(self, path: bytes) -> tuple[object, int, int]:
+    def decode(self, path: bytes) -> tuple[npt.NDArray[np.uint8], int, int]:
         """One image as the network sees it: (HxWx3 uint8 array, width, height)."""
         return _engine.load_image(path, self.fit, self.max_pixels)
 

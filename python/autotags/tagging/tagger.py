@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable, Iterator
+
+import numpy as np
+import numpy.typing as npt
 
 from ..models.catalogue import DEFAULT_ACCURACY, Catalogue, ModelSpec, load_catalogue
 from ..models.install import ensure_installed, installed_path
 from ..models.runtime import (
     DEFAULT_MAX_MEGAPIXELS,
-    MAX_MEGAPIXELS,
-    MAX_THREADS,
     RunSettings,
     TaggerError,
     check_device,
@@ -29,7 +31,7 @@ __all__ = ["DEFAULT_MAX_MEGAPIXELS", "Tagger", "TaggerError"]
 def as_path_list(paths: StrPath | Iterable[StrPath]) -> list[StrPath]:
     """Paths as a list; a single str, bytes or PathLike is one path."""
     if isinstance(paths, str | bytes | os.PathLike):
-        return [paths]  # type: ignore[list-item]
+        return [paths]
     return list(paths)
 
 
@@ -66,31 +68,35 @@ class Tagger:
         else:
             catalogue = catalogue or load_catalogue()
             self.spec = catalogue.get(model or catalogue.default_models[0])
+        self.settings = RunSettings(device=device, accuracy=accuracy, threads=threads,
+                                    batch=batch, requests=requests, precision=precision,
+                                    max_megapixels=max_megapixels)
         self.accuracy = accuracy
         self.threshold = self.spec.threshold(accuracy)
-        if threads is not None and not 1 <= threads <= MAX_THREADS:
-            raise TaggerError(f"threads must be from 1 to {MAX_THREADS}, got {threads}")
-        if not 1 <= max_megapixels <= MAX_MEGAPIXELS:
-            raise TaggerError(f"max_megapixels must be from 1 to {MAX_MEGAPIXELS}, got "
-                              f"{max_megapixels}")
-        if batch < 1:
-            raise TaggerError(f"batch must be at least 1, got {batch}")
         self.device = check_device(device)
+        self.settings = dataclasses.replace(self.settings, device=self.device)
         model_path = ensure_installed(self.spec) if install else installed_path(self.spec)
         if model_path is None:
             raise TaggerError(f"model {self.spec.name!r} is not installed; "
                               f"run: autotags models install {self.spec.name}")
-        self._compiled = compile_model(self.spec, model_path, RunSettings(
-            device=self.device, accuracy=accuracy, threads=threads, batch=batch,
-            requests=requests, precision=precision, max_pixels=max_megapixels * 1_000_000))
+        self._compiled = compile_model(self.spec, model_path, self.settings)
         log.debug("model %s ready on %s with %d infer requests", self.spec.name, self.device,
                   self._compiled.network.request_count)
+
+    @classmethod
+    def from_settings(cls, model: str | ModelSpec | None, settings: RunSettings, *,
+                      install: bool = True, catalogue: Catalogue | None = None) -> Tagger:
+        """A tagger that runs as `settings` say (what a scan builds for each model)."""
+        return cls(model, device=settings.device, accuracy=settings.accuracy,
+                   threads=settings.threads, batch=settings.batch, requests=settings.requests,
+                   precision=settings.precision, max_megapixels=settings.max_megapixels,
+                   install=install, catalogue=catalogue)
 
     @property
     def model_name(self) -> str:
         return self.spec.name
 
-    def decode(self, path: StrPath) -> tuple[object, int, int]:
+    def decode(self, path: StrPath) -> tuple[npt.NDArray[np.uint8], int, int]:
         """One image as the model sees it: (HxWx3 uint8 array, width, height)."""
         return self._compiled.decode(os.fsencode(os.path.expanduser(os.fspath(path))))
 
