@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from autotags import TagStore
-from autotags.outputs import metadata_files
+from autotags.outputs import file_replacement
 from xmp_files import DARKTABLE_SIDECAR, exiftool, keyword_lists, read_tags, without_keywords
 
 
@@ -180,7 +180,7 @@ def test_a_copy_still_being_written_is_left_alone(tagged):
     folder = photo.parent
     writer = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\n"
-         "from autotags.outputs.metadata_files import replace_atomically\n"
+         "from autotags.outputs.file_replacement import replace_atomically\n"
          "from pathlib import Path\n"
          "import os\n"
          "os.replace = lambda *a: (print('written', flush=True), time.sleep(600))\n"
@@ -190,8 +190,8 @@ def test_a_copy_still_being_written_is_left_alone(tagged):
         assert writer.stdout is not None and writer.stdout.readline() == "written\n"
         copies = temporary_copies(folder)
         assert len(copies) == 1
-        metadata_files.remove_abandoned_copies.cache_clear()
-        metadata_files.remove_abandoned_copies(folder)
+        file_replacement.remove_abandoned_copies.cache_clear()
+        file_replacement.remove_abandoned_copies(folder)
         assert temporary_copies(folder) == copies
     finally:
         writer.kill()

@@ -10,13 +10,8 @@ unchanged in meaning (other namespaces, darktable's history, ratings, labels).
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import functools
 import logging
 import os
-import secrets
-import stat
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +19,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..collection.files import glob_escape, read_regular
+from ..errors import AutotagsError
 from . import raw_metadata, xmp_packets
+from .exiv2_library import (
+    BUILT_IN_NAMESPACES,
+    COMPLAINTS,
+    exiv2_module,
+    forget_namespaces,
+)
+from .file_replacement import replace_atomically
 from .keyword_fields import (
     DUBLIN_CORE_SUBJECT,
     HIERARCHICAL_FIELDS,
@@ -57,80 +60,12 @@ IPTC_KEYWORD_BYTES = 64  # IPTC IIM's limit for one keyword
 # few MB), a photo with embedded keywords at most this large.
 MAX_SIDECAR_BYTES = 64 * 1024 * 1024
 MAX_EMBED_BYTES = 2 * 1024 * 1024 * 1024
-TEMPORARY_PREFIX, TEMPORARY_SUFFIX = ".autotags-", ".tmp"
-_EARLIER_TEMPORARY_SUFFIX = ".autotags-tmp"  # what earlier versions named them
 _EXTENDED_XMP = b"http://ns.adobe.com/xmp/extension/\0"  # JPEG segments exiv2 does not read
 _IPTC_UTF8 = "\x1b%G"     # IPTC's way of saying its text is UTF-8
 
 
-class MetadataError(RuntimeError):
+class MetadataError(AutotagsError, RuntimeError):
     """One file's metadata cannot be read or written; the message names the file."""
-
-
-class MissingLibraryError(RuntimeError):
-    """python-exiv2 is not installed."""
-
-
-def require_exiv2() -> None:
-    """Raises :class:`MissingLibraryError` unless python-exiv2 can be used."""
-    _exiv2()
-
-
-@functools.cache
-def _exiv2() -> Any:
-    try:
-        import exiv2
-    except ImportError:
-        raise MissingLibraryError(
-            "writing and reading XMP needs python-exiv2: pip install 'autotags[xmp]'") from None
-    # exiv2 reports metadata it could not decode only as a warning, and then hands over
-    # what it did decode as if it were all: its warnings are how a partial read is told
-    # from a whole one. python-exiv2 sends them to this logger.
-    exiv2.LogMsg.setLevel(exiv2.LogMsg.Level.warn)
-    library_log = logging.getLogger("exiv2")
-    library_log.propagate = False
-    library_log.addHandler(_COMPLAINTS)
-    _BUILT_IN_NAMESPACES.update(exiv2.XmpProperties.registeredNamespaces())
-    return exiv2
-
-
-# exiv2 registers the namespaces a file declares in one registry for the whole process,
-# also over its own: one sidecar that binds `dc:` to a mistyped URI would send every
-# later file's dc:subject there. Each file is read from the built-in registry, and one
-# that rebinds a built-in prefix is refused.
-_BUILT_IN_NAMESPACES: dict[str, str] = {}
-
-
-def _forget_namespaces(exiv2: Any) -> None:
-    """Back to the built-in namespaces, in exiv2's registry and in the XMP toolkit's
-    beneath it (which keeps its own, and can be left unusable by a damaged file)."""
-    exiv2.XmpProperties.unregisterNs()
-    exiv2.XmpParser.terminate()
-    exiv2.XmpParser.initialize()
-
-
-class _Complaints(logging.Handler):
-    """exiv2's warnings and errors while one file is read or written."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self._heard = threading.local()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        heard = getattr(self._heard, "messages", None)
-        if heard is not None:
-            heard.append(record.getMessage().strip())
-
-    @contextlib.contextmanager
-    def listening(self) -> Iterator[list[str]]:
-        self._heard.messages = []
-        try:
-            yield self._heard.messages
-        finally:
-            self._heard.messages = None
-
-
-_COMPLAINTS = _Complaints()
 
 
 def sidecar_for(image: str, naming: SidecarName = "full") -> Path:
@@ -176,7 +111,7 @@ def read_keywords(path: Path, target: Target) -> tuple[FileKeywords, OpenedFile 
     of an image's embedded metadata, and the opened file to write back into. A file
     whose metadata exiv2 cannot decode completely is refused: rewriting it would drop
     what was not understood."""
-    exiv2 = _exiv2()
+    exiv2 = exiv2_module()
     try:
         data = read_regular(path, MAX_SIDECAR_BYTES if target == "sidecar" else
                             MAX_EMBED_BYTES)
@@ -235,7 +170,7 @@ def _decoded(exiv2: Any, data: bytes, what: str) -> Any:
     """An exiv2 image of `data` with its metadata read, or :class:`MetadataError` when
     exiv2 fails, says or shows that it could not decode all of it (`what` names it in the
     message)."""
-    _forget_namespaces(exiv2)
+    forget_namespaces(exiv2)
     with _exiv2_step(exiv2, f"{what} cannot be read", f"{what} cannot be fully decoded"):
         image = exiv2.ImageFactory.open(data)
         image.readMetadata()
@@ -254,7 +189,7 @@ def _decoded(exiv2: Any, data: bytes, what: str) -> Any:
 def _exiv2_step(exiv2: Any, failed: str, partly: str) -> Iterator[None]:
     """An exiv2 call whose exception (`failed`) or warnings (`partly`: it went on with
     less than all) become :class:`MetadataError`."""
-    with _COMPLAINTS.listening() as complaints:
+    with COMPLAINTS.listening() as complaints:
         try:
             yield
         except exiv2.Exiv2Error as error:
@@ -269,7 +204,7 @@ def _check_namespaces(exiv2: Any, what: str) -> None:
     except exiv2.Exiv2Error as error:
         raise MetadataError(f"{what} declares namespaces exiv2 cannot hold ({_reason(error)}); "
                             "it was left as it was") from None
-    rebound = sorted(p for p, uri in _BUILT_IN_NAMESPACES.items() if registered.get(p) != uri)
+    rebound = sorted(p for p, uri in BUILT_IN_NAMESPACES.items() if registered.get(p) != uri)
     if rebound:
         raise MetadataError(f"{what} binds the prefix {rebound[0]}: to the namespace "
                             f"{registered.get(rebound[0])!r}, not its own; it was left as it "
@@ -296,13 +231,13 @@ def read_existing_keywords(image: str) -> FileKeywords:
         keywords, _ = read_keywords(sidecar, "sidecar")
         if keywords.paths():
             return keywords
-    exiv2 = _exiv2()
+    exiv2 = exiv2_module()
     try:
         data = read_regular(image, MAX_EMBED_BYTES)
     except OSError as error:
         raise MetadataError(f"{image}: cannot read it: {error.strerror}") from None
-    _forget_namespaces(exiv2)
-    with _COMPLAINTS.listening():  # reading only: what exiv2 did decode is worth having
+    forget_namespaces(exiv2)
+    with COMPLAINTS.listening():  # reading only: what exiv2 did decode is worth having
         try:
             opened = exiv2.ImageFactory.open(data)
             opened.readMetadata()
@@ -396,13 +331,13 @@ def _set_xmp_list(exiv2: Any, xmp: Any, key: str, values: tuple[str, ...] | list
 def write_keywords(path: Path, opened: OpenedFile | None, keywords: FileKeywords) -> None:
     """Puts `keywords` into the file at `path` (a new sidecar when `opened` is None)
     through a complete copy renamed over it, keeping its permissions."""
-    exiv2 = _exiv2()
+    exiv2 = exiv2_module()
     if _read_only(path):
         raise MetadataError(f"{path}: the file is read-only; it was left as it was")
     failed = f"{path}: cannot write the keywords"
     with _exiv2_step(exiv2, failed, failed):
         if opened is None:
-            _forget_namespaces(exiv2)
+            forget_namespaces(exiv2)
         image = opened.image if opened else exiv2.ImageFactory.create(exiv2.ImageType.xmp)
         others = _other_fields(image)
         if opened and keywords.iptc is not None:
@@ -469,75 +404,3 @@ def _read_only(path: Path) -> bool:
     return not mode & 0o222 or not os.access(path, os.W_OK)
 
 
-def replace_atomically(path: Path, content: bytes) -> None:
-    """Writes `content` to a hidden temporary file in the same folder, flushes it, and
-    renames it over `path` (keeping the old file's permissions and owner). A symbolic
-    link stays a link: the file it points to is the one replaced.
-
-    The temporary name is short, so that a target whose name is near the file system's
-    limit can still be written, and the copy is locked while it is made: a later run
-    removes copies that a killed process left behind, never one still being written."""
-    path = Path(os.path.realpath(path))
-    try:
-        old = path.stat()
-        mode = stat.S_IMODE(old.st_mode)
-    except FileNotFoundError:
-        old = None
-        mode = 0o666 & ~_umask()
-    remove_abandoned_copies(path.parent)
-    temporary = path.with_name(f"{TEMPORARY_PREFIX}{secrets.token_hex(6)}{TEMPORARY_SUFFIX}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as out:
-            fcntl.flock(out, fcntl.LOCK_EX)
-            out.write(content)
-            out.flush()
-            os.fchmod(out.fileno(), mode)
-            if old is not None:
-                with contextlib.suppress(OSError):  # only root may give files away
-                    os.fchown(out.fileno(), old.st_uid, old.st_gid)
-            os.fsync(out.fileno())
-            # Flushed before the rename: after a crash the name holds the old bytes or
-            # the new ones, never a file whose data had not reached the disk.
-            os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-def _is_temporary_copy(name: str) -> bool:
-    return (name.startswith(TEMPORARY_PREFIX) and name.endswith(TEMPORARY_SUFFIX)) or (
-        name.startswith(".") and name.endswith(_EARLIER_TEMPORARY_SUFFIX))
-
-
-@functools.cache
-def remove_abandoned_copies(folder: Path) -> None:
-    """Removes the temporary copies in `folder` that no process is writing any more (a
-    writer holds a lock on its copy until it is renamed); once per folder and process."""
-    try:
-        names = [entry.name for entry in os.scandir(folder)
-                 if _is_temporary_copy(entry.name) and entry.is_file(follow_symlinks=False)]
-    except OSError:
-        return
-    for name in names:
-        candidate = folder / name
-        with contextlib.suppress(OSError):
-            descriptor = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
-                                 | os.O_CLOEXEC)
-            with os.fdopen(descriptor, "rb") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # fails while written
-                if os.stat(candidate, follow_symlinks=False).st_ino == os.fstat(
-                        descriptor).st_ino:
-                    os.unlink(candidate)
-                    log.info("removed %s, a temporary copy an interrupted run left", candidate)
-
-
-@functools.cache
-def _umask() -> int:
-    """The process's umask, read without changing it (os.umask would, for a moment,
-    for every thread)."""
-    with contextlib.suppress(OSError, StopIteration, ValueError), \
-            open("/proc/self/status", encoding="ascii") as status:
-        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
-    return 0o022
