@@ -6,6 +6,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${AUTOTAGS_VENV:-$ROOT/.venv}/bin/python"
 cd "$ROOT"
 "$PYTHON" -m ruff check .
+"$PYTHON" -m mypy python/autotags
 # Run from the tests folder against the installed package, not the source tree.
 "$PYTHON" -m pytest "$@"
 # The engine-level tests again, on an engine built with ASan + UBSan, then a bounded
