@@ -118,30 +118,45 @@ def test_the_cycle_finder_sees_a_cycle_through_a_function_level_import(tmp_path)
     assert find_cycle(import_graph(package)) is None
 
 
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
 def importers(graph: dict[str, set[str]], under: str, target: str) -> list[str]:
-    """The modules below `under` (a module or package name) that import `target`."""
+    """The modules below `under` that import `target` or a module below it (both a
+    module or package name)."""
     return sorted(module for module, imported in graph.items()
-                  if (module == under or module.startswith(under + ".")) and target in imported)
+                  if _within(module, under) and any(_within(t, target) for t in imported))
 
 
 # Which room may not lean on which: the orchestrator and the store are the centre, and
 # what sits around them takes only the small rooms it needs.
+SCAN_ORCHESTRATOR = ("scanning", "planning", "runners", "batches", "inventory", "cluster")
 FORBIDDEN = [
-    ("autotags.outputs", "autotags.collection.scanning"),  # policy and file state suffice
+    *(("autotags.outputs", f"autotags.collection.{room}") for room in SCAN_ORCHESTRATOR),
+    ("autotags.collection.store", "autotags.collection.scanning"),
+    ("autotags.collection.store", "autotags.tagging"),  # the store knows tags, not taggers
     ("autotags.collection.discovery", "autotags.collection.store"),  # file identity suffices
     ("autotags.vocabulary", "autotags.models.catalogue"),  # a data path is a location
     ("autotags.collection.files", "autotags.collection.store"),
     ("autotags.collection.policy", "autotags.collection.scanning"),
+    ("autotags.vocabulary", "autotags.models"),  # model management is not its business
 ]
+MAX_MODULE_LINES = 450
 
 
 def test_the_rooms_around_the_centre_do_not_lean_on_it():
     graph = import_graph(PACKAGE_ROOT, EXTENSION_MODULES)
     for under, target in FORBIDDEN:
         assert not importers(graph, under, target), f"{under} imports {target}"
-    vocabulary_imports = {t for m, imported in graph.items()
-                          if m.startswith("autotags.vocabulary") for t in imported}
-    assert not {t for t in vocabulary_imports if t.startswith("autotags.models")}
+    assert graph["autotags.errors"] == set()  # every layer may raise them
+
+def test_every_module_is_small_enough_to_hold_one_job():
+    lengths = {path.relative_to(PACKAGE_ROOT): len(path.read_text(encoding="utf-8").splitlines())
+               for path in PACKAGE_ROOT.rglob("*.py")}
+    assert lengths  # the package was found
+    too_long = {str(path): lines for path, lines in lengths.items() if lines > MAX_MODULE_LINES}
+    assert not too_long, f"modules over {MAX_MODULE_LINES} lines: {too_long}"
 
 
 def test_the_room_rules_see_a_forbidden_import(tmp_path):
@@ -159,3 +174,19 @@ def test_the_room_rules_see_a_forbidden_import(tmp_path):
     (package / "outputs" / "xmp.py").write_text("from ..collection import files\n")
     assert importers(import_graph(package), "throwaway.outputs",
                      "throwaway.collection.scanning") == []
+
+
+def test_a_rule_on_a_package_covers_the_modules_inside_it(tmp_path):
+    package = tmp_path / "throwaway"
+    (package / "collection" / "store").mkdir(parents=True)
+    for folder in (package, package / "collection", package / "collection" / "store"):
+        (folder / "__init__.py").write_text("")
+    (package / "collection" / "store" / "search.py").write_text("")
+    (package / "collection" / "discovery.py").write_text(
+        "from .store.search import something\n")
+    graph = import_graph(package)
+    assert importers(graph, "throwaway.collection.discovery", "throwaway.collection.store") == [
+        "throwaway.collection.discovery"]
+    (package / "collection" / "discovery.py").write_text("from . import files\n")
+    assert importers(import_graph(package), "throwaway.collection.discovery",
+                     "throwaway.collection.store") == []
