@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from .. import locations
 from ..collection.discovery import discover
@@ -22,7 +23,7 @@ log = logging.getLogger("autotags")
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     catalogue = load_catalogue()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, spec in sorted(catalogue.models.items()):
         size = install.installed_size(spec)
         rows.append({
@@ -114,7 +115,7 @@ def cmd_models_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     models = commands.add_parser(
         "models", help="list, install, inspect or remove models",
         description="Each model file is taken from a local folder (digiKam's own model "
