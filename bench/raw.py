@@ -6,7 +6,7 @@ default model's input, the part of tagging that RAW files change.
 - JPEG: a 12-MP photo (darknet's dog photo enlarged by libvips, quality 90);
 - CR2 preview: Debian rawtran-doc's Canon EOS 30D file (8 MP sensor), through its 1728x1152
   embedded JPEG;
-- DNG preview / DNG raw: a 12-MP DNG written by the tests' writer (tests/camera_raw.py),
+- DNG preview / DNG raw: a 12-MP DNG written by the tests' writer (tests/helpers/camera_raw.py),
   with a full-size preview, and with a preview too small, which makes LibRaw demosaic the
   sensor data at half size.
 Each figure is the median of the runs; the ratio is the JPEG's time over the file's.
@@ -28,7 +28,7 @@ from autotags import Tagger
 
 # The tests' DNG writer, so that the benchmark measures the files the tests check.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from camera_raw import write_dng
+from helpers.camera_raw import write_dng
 
 DOG = Path("/usr/share/darknet/data/dog.jpg")
 CR2 = Path("/usr/share/doc/rawtran/IMG_5952.CR2")

@@ -14,7 +14,7 @@ BUILD="$ROOT/build/fuzz"
   -DPython_EXECUTABLE="$VENV/bin/python" -Dpybind11_DIR="$("$VENV/bin/python" -m pybind11 --cmakedir)" \
   >/dev/null
 "$VENV/bin/cmake" --build "$BUILD" --target decode_fuzzer >/dev/null
-"$VENV/bin/python" "$ROOT/tests/fuzz_seeds.py" "$BUILD/seeds"
+(cd "$ROOT/tests" && "$VENV/bin/python" -m helpers.fuzz_seeds "$BUILD/seeds")
 mkdir -p "$BUILD/corpus"
 AUTOTAGS_FUZZ_SCRATCH="$(mktemp -d)"
 export AUTOTAGS_FUZZ_SCRATCH

@@ -20,8 +20,7 @@ rm -rf "$SITE"
 cp -r "$ROOT/python/autotags/." "$SITE/autotags/"
 
 openvino_libs="$("$PYTHON" -c 'import os, openvino; print(os.path.join(os.path.dirname(openvino.__file__), "libs"))')"
-ENGINE_TESTS=(tests/test_image_loading.py tests/test_crafted_files.py tests/test_nms.py
-              tests/test_synthetic_models.py tests/test_real_models.py)
+ENGINE_TESTS=(tests/engine)
 (( $# )) && ENGINE_TESTS=("$@")
 # The libvips tools the tests run (vips, vipsheader) hang with ASan preloaded: they get
 # wrappers that drop it. Only Python processes run with the sanitizers.

@@ -19,7 +19,7 @@ import pytest
 
 from autotags import TagStore
 from autotags.outputs.digikam_database import album_root_path
-from digikam_collection import (
+from helpers.digikam_collection import (
     add_tag,
     make_collection,
     rows_outside_auto,

@@ -63,7 +63,7 @@ def test_the_file_that_killed_a_scan_is_quarantined_and_the_rest_tagged(tmp_path
 
 def test_an_interrupted_scan_leaves_nothing_to_check(tmp_path, photos):
     """Ctrl-C is no crash: the files it had in flight are not probed next time."""
-    from scan_processes import big_collection, start_scan, wait_for_rows
+    from helpers.scan_processes import big_collection, start_scan, wait_for_rows
 
     folder = big_collection(tmp_path / "photos", photos, copies=8)
     db = tmp_path / "tags.sqlite3"

@@ -18,7 +18,7 @@ from PIL import Image
 
 from autotags import Tagger, TagStore, XmpWriter, scan
 from autotags.outputs import metadata_files
-from xmp_files import (
+from helpers.xmp_files import (
     DARKTABLE_SIDECAR,
     containers,
     expected_lists,

@@ -8,9 +8,9 @@ from PIL import Image
 
 from autotags import ModelError, Tagger
 from autotags.models.catalogue import DecodeSettings, InputSettings
-from conftest import local_spec
-from sample_files import save_with_orientation
-from synthetic_models import bright_box_yolo, fixed_logits_classifier
+from helpers.model_specs import local_spec
+from helpers.sample_files import save_with_orientation
+from helpers.synthetic_models import bright_box_yolo, fixed_logits_classifier
 
 
 @pytest.fixture(scope="module")

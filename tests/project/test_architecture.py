@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1] / "python" / "autotags"
+PACKAGE_ROOT = Path(__file__).resolve().parents[2] / "python" / "autotags"
 # Modules built from cpp/ rather than read from a .py file: leaves of the graph.
 EXTENSION_MODULES = frozenset({"autotags._engine"})
 
@@ -159,15 +159,25 @@ def test_every_module_is_small_enough_to_hold_one_job():
     assert not too_long, f"modules over {MAX_MODULE_LINES} lines: {too_long}"
 
 
+def throwaway_package(root: Path, modules: dict[str, str]) -> Path:
+    """A package `throwaway` below `root` with these modules (path -> source); every
+    folder on the way is a package."""
+    package = root / "throwaway"
+    for relative, source in modules.items():
+        path = package / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for folder in (path.parent, *path.parent.parents):
+            if folder == root:
+                break
+            (folder / "__init__.py").touch()
+        path.write_text(source)
+    return package
+
+
 def test_the_room_rules_see_a_forbidden_import(tmp_path):
-    package = tmp_path / "throwaway"
-    (package / "outputs").mkdir(parents=True)
-    (package / "collection").mkdir()
-    for folder in (package, package / "outputs", package / "collection"):
-        (folder / "__init__.py").write_text("")
-    (package / "collection" / "scanning.py").write_text("")
-    (package / "outputs" / "xmp.py").write_text("def late():\n"
-                                                "    from ..collection import scanning\n")
+    package = throwaway_package(tmp_path, {
+        "collection/scanning.py": "",
+        "outputs/xmp.py": "def late():\n    from ..collection import scanning\n"})
     graph = import_graph(package)
     assert importers(graph, "throwaway.outputs", "throwaway.collection.scanning") == [
         "throwaway.outputs.xmp"]
@@ -177,16 +187,26 @@ def test_the_room_rules_see_a_forbidden_import(tmp_path):
 
 
 def test_a_rule_on_a_package_covers_the_modules_inside_it(tmp_path):
-    package = tmp_path / "throwaway"
-    (package / "collection" / "store").mkdir(parents=True)
-    for folder in (package, package / "collection", package / "collection" / "store"):
-        (folder / "__init__.py").write_text("")
-    (package / "collection" / "store" / "search.py").write_text("")
-    (package / "collection" / "discovery.py").write_text(
-        "from .store.search import something\n")
+    package = throwaway_package(tmp_path, {
+        "collection/store/search.py": "",
+        "collection/discovery.py": "from .store.search import something\n"})
     graph = import_graph(package)
     assert importers(graph, "throwaway.collection.discovery", "throwaway.collection.store") == [
         "throwaway.collection.discovery"]
     (package / "collection" / "discovery.py").write_text("from . import files\n")
     assert importers(import_graph(package), "throwaway.collection.discovery",
                      "throwaway.collection.store") == []
+
+
+TESTS_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_tests_mirror_the_package():
+    """One folder of tests per layer (and the engine's, the project's own rules), with
+    what they share in `helpers`; no test module lies loose beside them."""
+    layers = {p.name for p in PACKAGE_ROOT.iterdir() if (p / "__init__.py").is_file()}
+    folders = {p.name for p in TESTS_ROOT.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders - layers == {"engine", "project", "helpers"}
+    assert layers <= folders
+    assert not list(TESTS_ROOT.glob("test_*.py"))
+    assert (TESTS_ROOT / "helpers" / "__init__.py").is_file()

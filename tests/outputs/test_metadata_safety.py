@@ -20,7 +20,13 @@ import pytest
 
 from autotags import TagStore
 from autotags.outputs import file_replacement
-from xmp_files import DARKTABLE_SIDECAR, exiftool, keyword_lists, read_tags, without_keywords
+from helpers.xmp_files import (
+    DARKTABLE_SIDECAR,
+    exiftool,
+    keyword_lists,
+    read_tags,
+    without_keywords,
+)
 
 
 def autotags(*args: object, timeout: float = 300) -> subprocess.CompletedProcess[str]:

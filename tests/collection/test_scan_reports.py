@@ -15,7 +15,13 @@ import pytest
 
 from autotags import Tagger, TagStore, scan
 from autotags.collection.store import FileState, NewTag
-from scan_processes import big_collection, integrity, scanned_rows, start_scan, wait_for_rows
+from helpers.scan_processes import (
+    big_collection,
+    integrity,
+    scanned_rows,
+    start_scan,
+    wait_for_rows,
+)
 
 
 def autotags(*args):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sample_files import STORE_FOR_ORIENTATION
+from .sample_files import STORE_FOR_ORIENTATION
 
 # XYZ (D65) -> linear sRGB: a DNG ColorMatrix maps XYZ to the camera's space.
 XYZ_TO_SRGB = ((3.2406, -1.5372, -0.4986), (-0.9689, 1.8758, 0.0415), (0.0557, -0.2040, 1.0570))

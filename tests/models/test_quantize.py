@@ -18,7 +18,7 @@ from autotags.models.quantize import (
     quantize,
     spread,
 )
-from conftest import DARKNET_DATA, OPENCV_DATA, OPENCV_DOCS, _skimage_data
+from helpers.photo_sources import DARKNET_DATA, OPENCV_DATA, OPENCV_DOCS, skimage_data
 
 
 def link_or_copy(source: Path, target: Path) -> None:
@@ -80,7 +80,7 @@ def _is_colour_photo(path: Path) -> bool:
 
 
 def _skimage_photos() -> list[Path]:
-    return [p for p in _skimage_data().iterdir()
+    return [p for p in skimage_data().iterdir()
             if p.suffix in {".png", ".jpg"} and _is_colour_photo(p)]
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 
 from autotags import InstallError, Tagger, install, load_catalogue
 from autotags.models.catalogue import ModelSpec, SourceFile
-from synthetic_models import bright_box_yolo, fixed_logits_classifier
+from helpers.synthetic_models import bright_box_yolo, fixed_logits_classifier
 
 DIGIKAM = {  # name: (file, bytes, sha256, input, labels, threshold range) from dnnmodels.conf
     "yolo11n": ("yolo11n.onnx", 10720316,

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xmp_files import DARKTABLE_SIDECAR, KEYWORD_FIELDS, exiftool
+from .xmp_files import DARKTABLE_SIDECAR, KEYWORD_FIELDS, exiftool
 
 CASES_PER_CHILD = 40
 CHILD_SECONDS = 120

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from metadata_fuzz import make_seeds, run
+from helpers.metadata_fuzz import make_seeds, run
 
 
 def test_damaged_metadata_is_refused_untouched_or_written_keeping_the_rest(

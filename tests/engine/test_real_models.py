@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autotags import Tagger
-from sample_files import make_bad_files, make_variant
+from helpers.sample_files import make_bad_files, make_variant
 
 
 @pytest.mark.parametrize(("photo", "expected"), [

@@ -21,7 +21,7 @@ from autotags.models.mixed_precision import (
     int8_layers,
     keep_in_float,
 )
-from conftest import DARKNET_DATA
+from helpers.photo_sources import DARKNET_DATA
 
 SIZE = 32
 

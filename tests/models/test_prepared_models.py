@@ -11,8 +11,8 @@ from PIL import Image
 from autotags import Tagger
 from autotags.models import runtime
 from autotags.models.catalogue import InputSettings
-from conftest import local_spec
-from synthetic_models import bright_box_yolo, fixed_logits_classifier
+from helpers.model_specs import local_spec
+from helpers.synthetic_models import bright_box_yolo, fixed_logits_classifier
 
 
 @pytest.fixture()

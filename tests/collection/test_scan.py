@@ -19,8 +19,14 @@ from autotags import Tagger, scan
 from autotags.collection.reports import ScanProgress
 from autotags.collection.scan_lock import ScanBusyError, exclusive_scan
 from autotags.collection.store import TagStore
-from sample_files import make_bad_files
-from scan_processes import big_collection, integrity, scanned_rows, start_scan, wait_for_rows
+from helpers.sample_files import make_bad_files
+from helpers.scan_processes import (
+    big_collection,
+    integrity,
+    scanned_rows,
+    start_scan,
+    wait_for_rows,
+)
 
 
 @pytest.fixture()

@@ -17,7 +17,7 @@ from PIL import Image
 
 from autotags import Tagger, TagStore, scan
 from autotags.tagging.results import Box
-from camera_raw import write_dng
+from helpers.camera_raw import write_dng
 
 CR2 = Path("/usr/share/doc/rawtran/IMG_5952.CR2")  # Canon EOS 30D, Debian rawtran-doc
 CR2_SIZE = (3504, 2336)

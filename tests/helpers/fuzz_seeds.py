@@ -4,7 +4,7 @@ alpha, 16-bit, palette and interlaced, TIFF, WebP, GIF, PNM, a libvips native fi
 DNG-like TIFF, DNGs with and without a usable preview). Made from a real photo at fuzz
 time, never committed.
 
-    python tests/fuzz_seeds.py FOLDER
+    cd tests && python -m helpers.fuzz_seeds FOLDER
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from camera_raw import write_dng
+from .camera_raw import write_dng
 
 PHOTO = Path("/usr/share/darknet/data/dog.jpg")  # Debian's darknet package
 

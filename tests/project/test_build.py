@@ -11,7 +11,7 @@ from pathlib import Path
 import pybind11
 import pytest
 
-SOURCE = Path(__file__).resolve().parents[1]
+SOURCE = Path(__file__).resolve().parents[2]
 
 
 def configure(build: Path, **environment: str) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from autotags import CatalogueError, load_catalogue
-from conftest import local_spec
+from helpers.model_specs import local_spec
 
 
 @pytest.mark.parametrize(

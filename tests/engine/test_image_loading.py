@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from autotags import ImageError, _engine
-from sample_files import make_bad_files, make_variant, save_with_orientation
+from helpers.sample_files import make_bad_files, make_variant, save_with_orientation
 
 
 def fit(width=300, height=300, mode="stretch") -> _engine.InputFit:

@@ -11,8 +11,8 @@ import pytest
 
 from autotags import InstallError, Tagger, install, locations
 from autotags.models.catalogue import InputSettings, ModelSource, SourceFile
-from conftest import local_spec
-from synthetic_models import bright_box_yolo
+from helpers.model_specs import local_spec
+from helpers.synthetic_models import bright_box_yolo
 
 MEMBER = "fakemodels/models/detector.onnx"
 

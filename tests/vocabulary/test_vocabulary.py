@@ -15,9 +15,9 @@ import pytest
 
 from autotags import TagStore, load_catalogue, scan
 from autotags.vocabulary.hierarchy import tag_path, vocabulary
-from conftest import OPENCV_DATA
+from helpers.photo_sources import OPENCV_DATA
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORDNET = Path("/usr/share/wordnet/data.noun")           # Debian wordnet-base
 TIMM_WHEEL = ROOT / "build" / "inputs" / "timm-1.0.31-py3-none-any.whl"  # setup.sh --test
 
