@@ -267,3 +267,39 @@ def test_kill_stops_every_command_with_status_130(tmp_path, photos):
         holder.close()
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
+
+
+# A bug cannot be caused on purpose from outside: this one is planted in a command.
+PLANTED_BUG = """
+import sys
+from autotags.cli import collection, main
+
+def tags_with_a_bug(args):
+    raise {error}("planted")
+
+collection.cmd_tags = tags_with_a_bug
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("error", ["ZeroDivisionError", "RuntimeError", "ValueError"])
+def test_a_bug_is_said_to_be_one_and_its_traceback_waits_behind_verbose(tmp_path, error):
+    db = tmp_path / "tags.sqlite3"
+    code = PLANTED_BUG.format(error=error)
+    quiet = subprocess.run([sys.executable, "-c", code, "tags", "--db", str(db)],
+                           capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 70  # not 3: a bug is no setup problem
+    assert f"internal error: {error}: planted" in quiet.stderr
+    assert "This is a bug in autotags" in quiet.stderr and "-v" in quiet.stderr
+    assert "Traceback" not in quiet.stderr
+    verbose = subprocess.run([sys.executable, "-c", code, "-v", "tags", "--db", str(db)],
+                             capture_output=True, text=True, timeout=120)
+    assert verbose.returncode == 70
+    assert "Traceback" in verbose.stderr and "tags_with_a_bug" in verbose.stderr
+
+
+def test_an_expected_error_is_one_line_with_exit_status_3(tmp_path):
+    (tmp_path / "notes.sqlite3").write_text("not a database")
+    result = autotags("tags", "--db", str(tmp_path / "notes.sqlite3"))
+    assert result.returncode == 3
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("autotags: error: ")

@@ -341,3 +341,27 @@ def test_backups_are_made_only_for_changes_and_only_the_newest_kept(tmp_path, ph
     for backup in backups():
         with sqlite3.connect(f"file:{backup}?mode=ro", uri=True) as copy:
             assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_the_writer_works_from_python_as_the_readme_shows(tmp_path, photos):
+    """The package face: DigikamDatabase and DigikamWriter, and one error base."""
+    import autotags
+
+    collection = make_collection(tmp_path, photos)
+    db = tmp_path / "tags.sqlite3"
+    dog = collection.paths["dog.jpg"]
+    with autotags.TagStore(db) as store:
+        store.add_manual_tag(dog, "auto/dog")
+    before = digest(collection.database)
+    with autotags.DigikamDatabase(str(collection.database)) as database, \
+            autotags.TagStore(db) as store:
+        images = {image.path: image.id for image in database.collection().images}
+        writer = autotags.DigikamWriter(database, images, dry_run=True)
+        writer.write_all(store, sorted(images))
+    assert isinstance(writer, autotags.OutputWriter)
+    assert writer.summary()[0].startswith("digikam: 1 images would change (1 tags added")
+    assert f"  {dog}: add auto/dog" in writer.summary()
+    assert digest(collection.database) == before  # a dry run
+    with pytest.raises(autotags.AutotagsError, match="no such digiKam database"):
+        autotags.DigikamDatabase(tmp_path / "none.db")
+    assert issubclass(autotags.DigikamError, RuntimeError)

@@ -169,10 +169,11 @@ BACKUPS_KEPT = 3  # the copies of before the last runs that changed something
 class DigikamDatabase:
     """One digiKam core database, checked before anything is written to it."""
 
-    def __init__(self, path: Path, *, force: bool = False, read_only: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, force: bool = False,
+                 read_only: bool = False) -> None:
         """Checks and opens digiKam's database at `path`. ``read_only`` (for dry runs)
         never opens the file for writing: changes are worked out on a copy in memory."""
-        self.path = path.expanduser()
+        self.path = Path(path).expanduser()
         if not self.path.is_file():
             raise DigikamError(f"{self.path}: no such digiKam database")
         running = digikam_processes()
