@@ -132,7 +132,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         paths = store.search(args.terms, match_any=args.any, min_score=args.min_score,
-                             include_missing=args.include_missing)
+                             max_score=args.max_score, include_missing=args.include_missing)
     for path in paths:
         print(path)
     if not paths:
@@ -269,6 +269,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     searching.add_argument("--min-score", type=score_fraction, default=None, metavar="S",
                            help="ignore machine tags below this confidence, 0..1 (manual "
                                 "tags always count)")
+    searching.add_argument("--max-score", type=score_fraction, default=None, metavar="S",
+                           help="only machine tags up to this confidence, 0..1: the doubtful "
+                                "ones, to check (manual tags do not count)")
     add_db_option(searching)
     searching.add_argument("--include-missing", action="store_true",
                            help="also list images that were not found at the last scan")

@@ -6,6 +6,7 @@ the record of what outputs wrote (:mod:`.keyword_ledger`) and search.
 """
 
 from ..files import FileState
+from .browsing import ImageMatch, ImageRecord
 from .database import StoreError
 from .keyword_ledger import KeywordEntry, KeywordLedger
 from .records import (
@@ -16,6 +17,7 @@ from .records import (
     KeywordsToWrite,
     NewTag,
     ScanRecord,
+    ScanSummary,
     StoredTag,
     TagNode,
     WrittenKeywords,
@@ -29,11 +31,14 @@ __all__ = [
     "MANUAL_SOURCE",
     "Failure",
     "FileState",
+    "ImageMatch",
+    "ImageRecord",
     "KeywordEntry",
     "KeywordLedger",
     "KeywordsToWrite",
     "NewTag",
     "ScanRecord",
+    "ScanSummary",
     "StoreError",
     "StoredTag",
     "TagNode",

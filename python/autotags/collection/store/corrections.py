@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from ...vocabulary.hierarchy import vocabulary
 from ..files import StrPath
-from .database import Database
+from .database import Database, StoreError
 from .keyword_ledger import keywords_changed
 from .records import AUTO_ROOT, IMPORTED_SOURCE, MANUAL_SOURCE
 from .tag_tree import image_tag_paths, split_tag_path, tag_id
@@ -19,17 +19,12 @@ def add_manual_tag(db: Database, path: StrPath, tag: str) -> None:
     with db.transaction():
         image = db.ensure_image(path)
         tag_key = tag_id(db, parts, create=True)
+        if _is_machine_tag(parts):
+            _confirm(db, image, tag_key)
+            return
         keywords_changed(db, image)
-        category = None
-        if parts[0].lower() == AUTO_ROOT:
-            db.execute("DELETE FROM rejections WHERE image_id = ? AND tag_id = ?",
-                       (image, tag_key))
-            row = db.execute("""SELECT category FROM image_tags WHERE image_id = ?
-                                AND tag_id = ? AND category IS NOT NULL""",
-                             (image, tag_key)).fetchone()
-            category = row[0] if row else None
-        db.execute("""INSERT OR IGNORE INTO image_tags(image_id, tag_id, source, category)
-                      VALUES (?, ?, ?, ?)""", (image, tag_key, MANUAL_SOURCE, category))
+        db.execute("""INSERT OR IGNORE INTO image_tags(image_id, tag_id, source)
+                      VALUES (?, ?, ?)""", (image, tag_key, MANUAL_SOURCE))
 
 
 def remove_manual_tag(db: Database, path: StrPath, tag: str) -> bool:
@@ -40,16 +35,57 @@ def remove_manual_tag(db: Database, path: StrPath, tag: str) -> bool:
         tag_key = tag_id(db, parts, create=False)
         if image is None or tag_key is None:
             return False
+        if _is_machine_tag(parts):
+            _reject(db, image, tag_key)
+            return True  # rejected from now on, whether or not a model had added it yet
         keywords_changed(db, image)
-        if parts[0].lower() != AUTO_ROOT:
-            return db.execute(
-                "DELETE FROM image_tags WHERE image_id = ? AND tag_id = ? AND source = ?",
-                (image, tag_key, MANUAL_SOURCE)).rowcount > 0
-        db.execute("DELETE FROM image_tags WHERE image_id = ? AND tag_id = ?", (image, tag_key))
-        db.execute("DELETE FROM tag_boxes WHERE image_id = ? AND tag_id = ?", (image, tag_key))
-        db.execute("INSERT OR IGNORE INTO rejections(image_id, tag_id) VALUES (?, ?)",
-                   (image, tag_key))
-        return True  # rejected from now on, whether or not a model had added it yet
+        return db.execute(
+            "DELETE FROM image_tags WHERE image_id = ? AND tag_id = ? AND source = ?",
+            (image, tag_key, MANUAL_SOURCE)).rowcount > 0
+
+
+def correct_machine_tag(db: Database, images: Sequence[int], tag: str, *,
+                        confirm: bool) -> int:
+    """See :meth:`autotags.TagStore.correct_machine_tag`."""
+    parts = split_tag_path(tag)
+    if not _is_machine_tag(parts) or len(parts) < 2:
+        raise StoreError(f"{tag!r} is not a machine tag: only tags below {AUTO_ROOT}/ can be "
+                         "confirmed or rejected")
+    with db.transaction():
+        tag_key = tag_id(db, parts, create=confirm)
+        placeholders = ",".join("?" * len(images))
+        known = [r[0] for r in db.execute(
+            f"SELECT id FROM images WHERE id IN ({placeholders}) ORDER BY id", tuple(images))]
+        if tag_key is None:
+            return 0  # no image has it, so there is nothing to reject
+        for image in known:
+            (_confirm if confirm else _reject)(db, image, tag_key)
+    return len(known)
+
+
+def _is_machine_tag(parts: Sequence[str]) -> bool:
+    return parts[0].lower() == AUTO_ROOT
+
+
+def _confirm(db: Database, image: int, tag_key: int | None) -> None:
+    """A person says the machine tag is right: it survives every scan, and a rejection
+    of it is lifted. It keeps the category a model stored it with."""
+    keywords_changed(db, image)
+    db.execute("DELETE FROM rejections WHERE image_id = ? AND tag_id = ?", (image, tag_key))
+    row = db.execute("""SELECT category FROM image_tags WHERE image_id = ? AND tag_id = ?
+                        AND category IS NOT NULL""", (image, tag_key)).fetchone()
+    db.execute("""INSERT OR IGNORE INTO image_tags(image_id, tag_id, source, category)
+                  VALUES (?, ?, ?, ?)""", (image, tag_key, MANUAL_SOURCE, row[0] if row else None))
+
+
+def _reject(db: Database, image: int, tag_key: int | None) -> None:
+    """A person says the machine tag is wrong: every instance goes, and no scan of this
+    image adds it back."""
+    keywords_changed(db, image)
+    db.execute("DELETE FROM image_tags WHERE image_id = ? AND tag_id = ?", (image, tag_key))
+    db.execute("DELETE FROM tag_boxes WHERE image_id = ? AND tag_id = ?", (image, tag_key))
+    db.execute("INSERT OR IGNORE INTO rejections(image_id, tag_id) VALUES (?, ?)",
+               (image, tag_key))
 
 
 def rejected_tags(db: Database, path: StrPath) -> list[str]:

@@ -70,3 +70,14 @@ class KeywordsToWrite:
 class WrittenKeywords:
     paths: tuple[str, ...]
     owned_by_others: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    """What one model did on one day."""
+
+    model: str
+    day: str             # YYYY-MM-DD, local time
+    images: int
+    failed: int
+    last: float          # when its last image was scanned (seconds since the epoch)

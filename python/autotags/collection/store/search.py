@@ -12,24 +12,54 @@ _TagKey = tuple[int, str | None]  # a tag and the category it was stored with
 
 
 def search(db: Database, terms: str | Sequence[str], *, match_any: bool = False,
-           min_score: float | None = None, include_missing: bool = False) -> list[str]:
+           min_score: float | None = None, max_score: float | None = None,
+           include_missing: bool = False) -> list[str]:
     """See :meth:`autotags.TagStore.search`."""
+    with db.snapshot():
+        found = matching_images(db, terms, match_any=match_any, min_score=min_score,
+                                max_score=max_score, include_missing=include_missing)
+        placeholders = ",".join("?" * len(found))
+        paths = db.execute(f"SELECT path FROM images WHERE id IN ({placeholders})",
+                           tuple(found))
+        return sorted(decode(r[0]) for r in paths)
+
+
+def matching_images(db: Database, terms: str | Sequence[str], *, match_any: bool = False,
+                    min_score: float | None = None, max_score: float | None = None,
+                    include_missing: bool = False) -> dict[int, set[int]]:
+    """Image id -> the ids of its tags that made it match."""
     wanted = [terms] if isinstance(terms, str) else list(terms)
     if not wanted:
         raise StoreError("search needs at least one term")
-    found: set[int] | None = None
+    found: dict[int, set[int]] | None = None
     with db.snapshot():
         rows = db.execute("SELECT DISTINCT tag_id, category FROM image_tags").fetchall()
         leaves = {t: p.rsplit("/", 1)[-1] for t, p in all_tag_paths(db).items()}
         for term in wanted:
-            images = _images_with(db, _keys_matching(db, term, rows, leaves), min_score,
-                                  include_missing)
-            found = images if found is None else (
-                found | images if match_any else found & images)
-        placeholders = ",".join("?" * len(found or ()))
-        paths = db.execute(f"SELECT path FROM images WHERE id IN ({placeholders})",
-                           tuple(found or ()))
-        return sorted(decode(r[0]) for r in paths)
+            images = _images_with(db, _keys_matching(db, term, rows, leaves),
+                                  _ScoreRange(min_score, max_score), include_missing)
+            found = images if found is None else _combined(found, images, match_any)
+    return found or {}
+
+
+def _combined(first: dict[int, set[int]], second: dict[int, set[int]],
+              match_any: bool) -> dict[int, set[int]]:
+    images = first.keys() | second.keys() if match_any else first.keys() & second.keys()
+    return {image: first.get(image, set()) | second.get(image, set()) for image in images}
+
+
+class _ScoreRange:
+    """Which tags count: machine tags with a score in range; manual tags (no score)
+    count unless an upper bound asks for the doubtful ones."""
+
+    def __init__(self, low: float | None, high: float | None) -> None:
+        self.low, self.high = low, high
+
+    def holds(self, confidence: float | None) -> bool:
+        if confidence is None:
+            return self.high is None
+        return (self.low is None or confidence >= self.low) and (
+            self.high is None or confidence <= self.high)
 
 
 def _keys_matching(db: Database, term: str, rows: list[_TagKey],
@@ -47,10 +77,10 @@ def _keys_matching(db: Database, term: str, rows: list[_TagKey],
             or contains_words(words(leaves[t]), term_words)}
 
 
-def _images_with(db: Database, keys: set[_TagKey], min_score: float | None,
-                 include_missing: bool) -> set[int]:
+def _images_with(db: Database, keys: set[_TagKey], scores: _ScoreRange,
+                 include_missing: bool) -> dict[int, set[int]]:
     if not keys:
-        return set()
+        return {}
     tag_ids = sorted({t for t, _ in keys})
     placeholders = ",".join("?" * len(tag_ids))
     rows = db.execute(f"""
@@ -59,6 +89,8 @@ def _images_with(db: Database, keys: set[_TagKey], min_score: float | None,
         FROM image_tags JOIN images ON images.id = image_tags.image_id
         WHERE image_tags.tag_id IN ({placeholders}) AND (? OR images.missing = 0)""",
                       (*tag_ids, include_missing))
-    return {image for image, tag, category, confidence in rows
-            if (tag, category) in keys
-            and (min_score is None or confidence is None or confidence >= min_score)}
+    found: dict[int, set[int]] = {}
+    for image, tag, category, confidence in rows:
+        if (tag, category) in keys and scores.holds(confidence):
+            found.setdefault(image, set()).add(tag)
+    return found

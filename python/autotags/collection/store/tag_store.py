@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ...vocabulary.hierarchy import TagPaths
 from ..files import FileState, StrPath, canonical_path
-from . import corrections, scan_book
+from . import browsing, corrections, scan_book
+from .browsing import ImageMatch, ImageRecord
 from .database import Database, decode, encode
 from .keyword_ledger import KeywordLedger, keywords_to_write
 from .records import (
@@ -25,6 +26,7 @@ from .records import (
     KeywordsToWrite,
     NewTag,
     ScanRecord,
+    ScanSummary,
     StoredTag,
     TagNode,
 )
@@ -134,6 +136,14 @@ class TagStore:
         """Machine tags a person removed from this image."""
         return corrections.rejected_tags(self._db, path)
 
+    def correct_machine_tag(self, images: Sequence[int], tag: str, *, confirm: bool) -> int:
+        """Confirms (``confirm``) or rejects the machine tag `tag` (``auto/dog``) on every
+        image of `images` (ids) in one transaction, as :meth:`add_manual_tag` and
+        :meth:`remove_manual_tag` do for one. Returns how many of the ids were images."""
+        if not images:
+            return 0
+        return corrections.correct_machine_tag(self._db, images, tag, confirm=confirm)
+
     def import_keywords(self, path: StrPath, tags: Sequence[str]) -> int:
         """Keywords found in an image's file: tags below ``auto/`` become machine tags of
         source ``xmp`` (by their label, the last part), unless a person rejected them or
@@ -158,7 +168,8 @@ class TagStore:
     # ---- queries --------------------------------------------------------------------
 
     def search(self, terms: str | Sequence[str], *, match_any: bool = False,
-               min_score: float | None = None, include_missing: bool = False) -> list[str]:
+               min_score: float | None = None, max_score: float | None = None,
+               include_missing: bool = False) -> list[str]:
         """Images matching every term (``match_any``: any term), sorted by path.
 
         A term matches, ignoring case and as whole words, a tag's name or full path
@@ -166,10 +177,31 @@ class TagStore:
         a machine tag's label ('motorbike' finds motorcycle) and every category above it
         ('dog' finds malamute, 'animal' finds both). A term that names a category
         ('dog') finds what is in it, not other labels with the word ('hot dog').
-        ``min_score`` drops machine tags below that confidence (0..1).
+        ``min_score`` drops machine tags below that confidence (0..1), ``max_score``
+        those above it (and manual tags).
         """
         return search_images(self._db, terms, match_any=match_any, min_score=min_score,
-                             include_missing=include_missing)
+                             max_score=max_score, include_missing=include_missing)
+
+    def find_images(self, terms: str | Sequence[str], *, match_any: bool = False,
+                    min_score: float | None = None, max_score: float | None = None,
+                    include_missing: bool = False) -> list[ImageMatch]:
+        """As :meth:`search`, with each image's id and the tags that made it match.
+        ``max_score`` keeps only machine tags up to that confidence (the doubtful ones)."""
+        return browsing.find_images(self._db, terms, match_any=match_any, min_score=min_score,
+                                    max_score=max_score, include_missing=include_missing)
+
+    def image(self, image_id: int) -> ImageRecord | None:
+        """An image by its id."""
+        return browsing.images_by_id(self._db, [image_id]).get(image_id)
+
+    def recent_scans(self, limit: int = 10) -> list[ScanSummary]:
+        return browsing.recent_scans(self._db, limit)
+
+    def outputs_out_of_date(self) -> dict[str, int]:
+        """Per output target written before (``sidecar``, ``embed``, a digiKam
+        database): how many images changed since."""
+        return browsing.outputs_out_of_date(self._db)
 
     def tags_of(self, path: StrPath) -> list[StoredTag]:
         with self._db.snapshot():

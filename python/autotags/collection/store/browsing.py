@@ -1,0 +1,71 @@
+"""What a person looking through the collection asks of the store: an image by its id,
+a page of results with their tags, the recent scans, and how many images the outputs
+have not caught up with."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .database import Database, decode
+from .records import ScanSummary
+from .search import matching_images
+from .tag_tree import image_tag_paths
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    id: int
+    path: str
+    width: int | None
+    height: int | None
+    missing: bool
+
+
+@dataclass(frozen=True)
+class ImageMatch:
+    image: ImageRecord
+    matched: tuple[str, ...]   # the tags that made it match, as full paths
+
+
+def find_images(db: Database, terms: str | Sequence[str], *, match_any: bool,
+                min_score: float | None, max_score: float | None,
+                include_missing: bool) -> list[ImageMatch]:
+    with db.snapshot():
+        found = matching_images(db, terms, match_any=match_any, min_score=min_score,
+                                max_score=max_score, include_missing=include_missing)
+        records = images_by_id(db, list(found))
+        matches = [ImageMatch(records[image], tuple(tag_paths_of(db, image, tags)))
+                   for image, tags in found.items()]
+    return sorted(matches, key=lambda match: match.image.path)
+
+
+def images_by_id(db: Database, ids: Sequence[int]) -> dict[int, ImageRecord]:
+    placeholders = ",".join("?" * len(ids))
+    rows = db.execute(f"""SELECT id, path, width, height, missing FROM images
+                          WHERE id IN ({placeholders})""", tuple(ids))
+    return {image: ImageRecord(image, decode(path), width or None, height or None,
+                               bool(missing))
+            for image, path, width, height, missing in rows}
+
+
+def tag_paths_of(db: Database, image: int, tag_ids: set[int]) -> list[str]:
+    paths = image_tag_paths(db, image)
+    return sorted(paths[t] for t in tag_ids if t in paths)
+
+
+def recent_scans(db: Database, limit: int) -> list[ScanSummary]:
+    """The last days' scans, a line per model and day, newest first."""
+    rows = db.execute("""
+        SELECT model, date(scanned_at, 'unixepoch', 'localtime') AS day, count(*),
+               sum(error IS NOT NULL), max(scanned_at)
+        FROM scans GROUP BY model, day ORDER BY max(scanned_at) DESC LIMIT ?""", (limit,))
+    return [ScanSummary(model, day, images, failed, last)
+            for model, day, images, failed, last in rows]
+
+
+def outputs_out_of_date(db: Database) -> dict[str, int]:
+    """Per output target written before: images whose tags changed since."""
+    return dict(db.execute("""SELECT target, count(*) FROM written_keywords
+                              WHERE up_to_date = 0 GROUP BY target ORDER BY target"""))
+
