@@ -19,10 +19,11 @@ SYSTEM_PACKAGES=(g++ pkg-config libvips-dev libraw-dev python3-venv python3-dev 
 # The tests also make images with libvips' tools, fuzz with clang's libFuzzer, check the
 # vocabulary against WordNet and search real fruit photos from OpenCV's examples.
 # exiftool reads back the XMP autotags writes; rawtran-doc ships a real Canon CR2;
-# digikam-data has digiKam's database schema (dbconfig.xml).
+# digikam-data has digiKam's database schema (dbconfig.xml); the review page's tests drive
+# Debian's Chromium headless through its chromedriver.
 (( WITH_TESTS )) && SYSTEM_PACKAGES+=(libvips-tools clang libclang-rt-14-dev wordnet-base
                                       opencv-doc libimage-exiftool-perl rawtran-doc
-                                      digikam-data)
+                                      digikam-data chromium chromium-driver)
 
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do
@@ -61,8 +62,9 @@ if (( WITH_TESTS )); then
 fi
 
 say "building and installing autotags"
-# Extras: xmp (python-exiv2, for XMP sidecars and embedded keywords), cluster (Dask).
-target="$ROOT[xmp,cluster]"
-(( WITH_TESTS )) && target="$ROOT[xmp,cluster,test]"
+# Extras: xmp (python-exiv2, for XMP sidecars and embedded keywords), cluster (Dask),
+# web (the review page, autotags serve).
+target="$ROOT[xmp,cluster,web]"
+(( WITH_TESTS )) && target="$ROOT[xmp,cluster,web,test]"
 "${PIP[@]}" install --no-build-isolation "$target"
 say "autotags is installed in $VENV (activate it with: source $VENV/bin/activate)"

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__, locations
 from ..errors import AutotagsError
-from . import collection, digikam, models, tagging, xmp
+from . import collection, digikam, models, serve, tagging, xmp
 from .options import (
     EXIT_BUG,
     EXIT_CODES_HELP,
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="print only results and errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    for module in (tagging, collection, xmp, digikam, models):
+    for module in (tagging, collection, xmp, digikam, serve, models):
         module.add_commands(commands)
     return parser
 

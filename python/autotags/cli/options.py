@@ -79,6 +79,10 @@ def open_store(args: argparse.Namespace, *, write: bool = False,
     return TagStore(args.db or locations.default_database(make_folder=create), create=create)
 
 
+def port_number(text: str) -> int:
+    return _whole_number(text, 0, 65535, as_range=True)
+
+
 def accuracy_level(text: str) -> int:
     return _whole_number(text, MIN_ACCURACY, MAX_ACCURACY, as_range=True)
 
