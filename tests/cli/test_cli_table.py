@@ -64,6 +64,9 @@ CASES = [
     ("a tag with an empty level", ["untag", "{cat}", "a//b", "--db", "{good_db}"], USAGE),
     ("an empty --db", ["tag-manual", "{cat}", "x", "--db", ""], USAGE),
     ("an empty --db for a query", ["search", "cat", "--db", ""], USAGE),
+    ("serve on a port past 65535", ["serve", "--port", "70000"], USAGE),
+    ("serve on a port that is not a number", ["serve", "--port", "http"], USAGE),
+    ("serve with an unknown xmp target", ["serve", "--xmp", "inline"], USAGE),
     ("cluster settings that do not exist",
      ["scan", "{cat}", "--cluster-security", "{root}/none.yaml"], USAGE),
     # setup problems
@@ -75,6 +78,10 @@ CASES = [
     ("digikam db missing", ["digikam", "sync", "--digikam-db", "{root}/none.db"], SETUP),
     ("digikam db of another program", ["digikam", "sync", "--digikam-db", "{foreign}"], SETUP),
     ("digikam db is garbage", ["digikam", "scan", "--digikam-db", "{garbage}"], SETUP),
+    ("serve a missing db", ["serve", "--db", "{root}/none.sqlite3", "--port", "0"], SETUP),
+    ("serve a db of another program", ["serve", "--db", "{foreign}", "--port", "0"], SETUP),
+    ("serve on an address not of this machine",
+     ["serve", "--db", "{good_db}", "--host", "192.0.2.1", "--port", "0"], SETUP),
     ("xmp write on a missing db", ["xmp", "write", "{cat}", "--db", "{root}/none.sqlite3"],
      SETUP),
     # bad paths: per-file errors, status 1
@@ -124,5 +131,5 @@ def test_every_mistake_has_its_status_and_no_traceback(places, what, arguments, 
 def test_exit_statuses_are_documented_in_help():
     text = subprocess.run([sys.executable, "-m", "autotags.cli", "--help"],
                           capture_output=True, text=True, check=True).stdout
-    for status in ("0", "1", "2", "3", "130"):
+    for status in ("0", "1", "2", "3", "70", "130"):
         assert f"\n  {status}  " in text

@@ -141,6 +141,9 @@ FORBIDDEN = [
     ("autotags.collection.files", "autotags.collection.store"),
     ("autotags.collection.policy", "autotags.collection.scanning"),
     ("autotags.vocabulary", "autotags.models"),  # model management is not its business
+    # The review page is a face like the command line: nothing below it leans on it.
+    *((f"autotags.{layer}", "autotags.review")
+      for layer in ("models", "tagging", "collection", "vocabulary", "outputs")),
 ]
 MAX_MODULE_LINES = 450
 
