@@ -7,17 +7,22 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from autotags import TagStore
 from helpers.review_server import SCREENSHOTS, chromium, request, review_server
+from helpers.xmp_files import read_tags
 
 DETECTOR = "ssd-mobilenet-v2"
 
@@ -313,3 +318,47 @@ def test_any_address_but_loopback_needs_the_token(tmp_path, photos):
     assert answers["without"] == 403 and answers["wrong"] == 403
     assert answers["first"] == 303 and "token" not in answers["location"]
     assert answers["after"] == 200  # the cookie carries it from then on
+
+
+def test_bad_requests_and_a_client_gone_mid_image_leave_the_server_serving(served):
+    url, _, _ = served
+    for path in ("/results?q=dog&min=abc", "/results?q=dog&max=150", "/results?q=dog&page=0",
+                 "/results?q=%22unclosed"):
+        status, _, content = request(url, path)
+        assert status in (200, 400), path  # an unclosed quote is read as plain words
+        assert b"Traceback" not in content
+    assert request(url, "/results?q=dog&min=abc")[0] == 400
+    where = urlsplit(url)
+    for _ in range(5):  # ask for a screen-sized copy and hang up before the answer
+        with socket.create_connection((where.hostname, where.port)) as client:
+            client.sendall(f"GET /image/1/view HTTP/1.1\r\nHost: {where.netloc}\r\n\r\n"
+                           .encode())
+    time.sleep(0.5)
+    assert request(url, "/image/1/view")[0] == 200
+
+
+def test_an_edited_photo_gets_a_new_thumbnail(served):
+    url, db, _ = served
+    with TagStore(db, read_only=True) as store:
+        image = store.find_images("horse")[0].image
+    _, _, before = request(url, f"/image/{image.id}/thumbnail")
+    flipped = Image.open(image.path).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    flipped.save(image.path, "JPEG", quality=90)
+    _, headers, after = request(url, f"/image/{image.id}/thumbnail")
+    assert headers["content-type"] == "image/jpeg" and after != before
+    assert request(url, f"/image/{image.id}/thumbnail")[2] == after  # cached under its state
+
+
+def test_serve_with_xmp_writes_a_corrected_photos_sidecar_at_once(tmp_path, photos):
+    db = scanned(tmp_path / "photos", photos)
+    dog = tmp_path / "photos" / "dog.jpg"
+    with TagStore(db, read_only=True) as store:
+        image = store.find_images("dog")[0].image
+    with review_server(db, "--xmp", "sidecar") as url:
+        csrf = csrf_of(url, f"/image/{image.id}")
+        status, _, _ = request(url, f"/image/{image.id}/tags", method="POST",
+                               body=f"csrf={csrf}&action=add&tag=people/alice",
+                               headers={"Origin": url.rstrip("/")})
+        assert status == 303
+    tags = read_tags(dog.with_name("dog.jpg.xmp"))
+    assert {"people/alice", "auto/dog"} <= set(tags["XMP-digiKam:TagsList"])  # exiftool reads it
