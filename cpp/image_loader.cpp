@@ -1,6 +1,7 @@
 #include "image_loader.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -114,6 +115,8 @@ struct Size {
     int width, height;
 };
 
+using Fits = std::vector<const InputFit*>;
+
 // The size the whole (oriented) image takes before padding (letterbox) or cropping.
 Size scaled_size(const InputFit& fit, int width, int height) {
     if (fit.mode == ResizeMode::stretch) return {fit.width, fit.height};
@@ -125,6 +128,41 @@ Size scaled_size(const InputFit& fit, int width, int height) {
         return fit.mode == ResizeMode::letterbox ? std::min(result, limit) : std::max(result, limit);
     };
     return {scaled(width, fit.width), scaled(height, fit.height)};
+}
+
+// What to decode a `width` x `height` image to so that every fit can be made from it:
+// exactly the one fit's size, or the image's own proportions covering all of them.
+Size covering_size(const Fits& fits, int width, int height) {
+    if (fits.size() == 1) return scaled_size(*fits.front(), width, height);
+    double scale = 0;
+    for (const InputFit* fit : fits) {
+        const Size scaled = scaled_size(*fit, width, height);
+        scale = std::max({scale, double(scaled.width) / width, double(scaled.height) / height});
+    }
+    return {std::max(1, int(std::ceil(width * scale))), std::max(1, int(std::ceil(height * scale)))};
+}
+
+// The largest JPEG shrink-on-load factor that leaves every fit its detail.
+int covering_jpeg_shrink(const Fits& fits, int width, int height) {
+    int shrink = 8;
+    for (const InputFit* fit : fits) {
+        const Size scaled = scaled_size(*fit, width, height);
+        shrink = std::min(shrink, jpeg_shrink(width, height, scaled.width, scaled.height));
+    }
+    return shrink;
+}
+
+// Pads (letterbox) or crops (centre_crop) a scaled image to the input size.
+VImage place_in_input(const VImage& image, int left, int top, const InputFit& fit) {
+    if (image.width() == fit.width && image.height() == fit.height) return image;
+    if (fit.mode == ResizeMode::centre_crop)
+        return image.extract_area(-left, -top, fit.width, fit.height);
+    const auto& pad = fit.pad_colour;
+    return image.embed(left, top, fit.width, fit.height,
+                       VImage::option()
+                           ->set("extend", VIPS_EXTEND_BACKGROUND)
+                           ->set("background",
+                                 std::vector<double>{double(pad[0]), double(pad[1]), double(pad[2])}));
 }
 
 std::string loader_of(const VImage& header) {
@@ -178,6 +216,34 @@ VImage resize_exactly(const VImage& image, Size target) {
                          VImage::option()->set("extend", VIPS_EXTEND_COPY));
 }
 
+// Scales an sRGB image of `width` x `height` source pixels (or larger by a shrink-on-load
+// factor) into one model input.
+LoadedImage fit_into_input(const VImage& srgb, int width, int height, PixelSource pixels,
+                           const std::string& path, const InputFit& fit) {
+    const Size scaled = scaled_size(fit, width, height);
+    const VImage image = resize_exactly(srgb, scaled);
+
+    Geometry geometry;
+    geometry.pixels = pixels;
+    geometry.source_width = width;
+    geometry.source_height = height;
+    geometry.scale_x = double(width) / scaled.width;
+    geometry.scale_y = double(height) / scaled.height;
+    const bool centred = fit.placement == PadPlacement::centre ||
+                         fit.mode == ResizeMode::centre_crop;
+    geometry.offset_x = centred ? (fit.width - scaled.width) / 2 : 0;
+    geometry.offset_y = centred ? (fit.height - scaled.height) / 2 : 0;
+    LoadedImage loaded{
+        copy_pixels(place_in_input(image, int(geometry.offset_x), int(geometry.offset_y), fit),
+                    path),
+        geometry};
+    if (loaded.rgb.size() != input_bytes(fit))
+        throw ImageError(path, "decoded to " + std::to_string(loaded.rgb.size()) +
+                                   " bytes, not the model input's " +
+                                   std::to_string(input_bytes(fit)));
+    return loaded;
+}
+
 }  // namespace
 
 Box Geometry::to_source(const Box& input_box) const {
@@ -191,13 +257,37 @@ Box Geometry::to_source(const Box& input_box) const {
 }
 
 ImageLoader::ImageLoader(InputFit fit, std::uint64_t max_source_pixels)
-    : fit_(fit), max_source_pixels_(max_source_pixels) {
-    if (fit_.width <= 0 || fit_.height <= 0)
-        throw std::invalid_argument("model input size must be positive");
+    : ImageLoader(std::vector<InputFit>{fit}, max_source_pixels) {}
+
+ImageLoader::ImageLoader(std::vector<InputFit> fits, std::uint64_t max_source_pixels)
+    : fits_(std::move(fits)), max_source_pixels_(max_source_pixels) {
+    if (fits_.empty()) throw std::invalid_argument("an image loader needs a model input");
+    for (const InputFit& fit : fits_)
+        if (fit.width <= 0 || fit.height <= 0)
+            throw std::invalid_argument("model input size must be positive");
     initialise_libvips();
 }
 
 LoadedImage ImageLoader::load(const std::string& path) const {
+    std::vector<bool> first(fits_.size(), false);
+    first.front() = true;
+    return std::move(*load_each(path, first).front());
+}
+
+std::vector<const InputFit*> ImageLoader::wanted_fits(const std::vector<bool>& wanted) const {
+    std::vector<const InputFit*> fits;
+    for (std::size_t i = 0; i < fits_.size(); ++i)
+        if (wanted[i]) fits.push_back(&fits_[i]);
+    return fits;
+}
+
+LoadedImages ImageLoader::load_each(const std::string& path, const std::vector<bool>& wanted) const {
+    if (wanted.size() != fits_.size())
+        throw std::invalid_argument("wanted names " + std::to_string(wanted.size()) +
+                                    " model inputs, the loader has " +
+                                    std::to_string(fits_.size()));
+    if (std::none_of(wanted.begin(), wanted.end(), [](bool w) { return w; }))
+        return LoadedImages(fits_.size());
     // Test hook: the crash-quarantine tests need a real process death on a chosen file,
     // as a decoder bug in a third-party library would cause.
     if (const char* poison = std::getenv("AUTOTAGS_TEST_CRASH_ON");
@@ -207,7 +297,7 @@ LoadedImage ImageLoader::load(const std::string& path) const {
     {
         const std::shared_lock decoding(error_buffer_users());
         try {
-            return decode(path);
+            return decode(path, wanted);
         } catch (const vips::VError&) {
             // The message may hold other files' errors: see error_buffer_users().
         }
@@ -215,7 +305,7 @@ LoadedImage ImageLoader::load(const std::string& path) const {
     const std::unique_lock alone(error_buffer_users());
     vips_error_clear();
     try {
-        return decode(path);
+        return decode(path, wanted);
     } catch (const vips::VError& error) {
         const std::string reason = error.what();
         vips_error_clear();
@@ -223,8 +313,8 @@ LoadedImage ImageLoader::load(const std::string& path) const {
     }
 }
 
-LoadedImage ImageLoader::decode(const std::string& path) const {
-    if (is_camera_raw(path)) return decode_camera_raw(path);
+LoadedImages ImageLoader::decode(const std::string& path, const std::vector<bool>& wanted) const {
+    if (is_camera_raw(path)) return decode_camera_raw(path, wanted);
     // Reading the header first costs little and rejects decompression bombs
     // before any pixel is decoded.
     const VImage header = VImage::new_from_source(
@@ -247,59 +337,36 @@ LoadedImage ImageLoader::decode(const std::string& path) const {
     const bool swapped = turn >= 5;  // tags 5-8 swap the axes of the displayed image
     const int width = swapped ? header.height() : header.width();
     const int height = swapped ? header.width() : header.height();
-    const Size scaled = scaled_size(fit_, width, height);
+    const Fits fits = wanted_fits(wanted);
 
-    const VImage image = is_jpeg(header)
-                             ? decode_jpeg(path, jpeg_shrink(width, height, scaled.width, scaled.height), turn != 1)
-                             : decode_with_thumbnail(path, scaled);
-    return fit_into_input(image, width, height, PixelSource::image, path);
+    const VImage image =
+        is_jpeg(header) ? decode_jpeg(path, covering_jpeg_shrink(fits, width, height), turn != 1)
+                        : decode_with_thumbnail(path, covering_size(fits, width, height));
+    return fit_into_inputs(image, width, height, PixelSource::image, path, wanted);
 }
 
-LoadedImage ImageLoader::decode_camera_raw(const std::string& path) const {
-    const auto needed = [this](int width, int height) {
-        const Size scaled = scaled_size(fit_, width, height);
-        return std::pair{scaled.width, scaled.height};
+LoadedImages ImageLoader::decode_camera_raw(const std::string& path,
+                                            const std::vector<bool>& wanted) const {
+    const Fits fits = wanted_fits(wanted);
+    const auto needed = [&fits](int width, int height) {
+        const Size covering = covering_size(fits, width, height);
+        return std::pair{covering.width, covering.height};
     };
     const RawPicture picture = load_camera_raw(path, needed, max_source_pixels_);
-    return fit_into_input(picture.image, picture.sensor_width, picture.sensor_height,
-                          picture.source, path);
+    return fit_into_inputs(picture.image, picture.sensor_width, picture.sensor_height,
+                           picture.source, path, wanted);
 }
 
-LoadedImage ImageLoader::fit_into_input(VImage image, int width, int height, PixelSource pixels,
-                                        const std::string& path) const {
-    const Size scaled = scaled_size(fit_, width, height);
-    image = resize_exactly(to_srgb_uint8(image, path), scaled);
-
-    Geometry geometry;
-    geometry.pixels = pixels;
-    geometry.source_width = width;
-    geometry.source_height = height;
-    geometry.scale_x = double(width) / scaled.width;
-    geometry.scale_y = double(height) / scaled.height;
-    const bool centred = fit_.placement == PadPlacement::centre ||
-                         fit_.mode == ResizeMode::centre_crop;
-    geometry.offset_x = centred ? (fit_.width - scaled.width) / 2 : 0;
-    geometry.offset_y = centred ? (fit_.height - scaled.height) / 2 : 0;
-    LoadedImage loaded{
-        copy_pixels(place_in_input(image, int(geometry.offset_x), int(geometry.offset_y)), path),
-        geometry};
-    if (loaded.rgb.size() != input_bytes(fit_))
-        throw ImageError(path, "decoded to " + std::to_string(loaded.rgb.size()) +
-                                   " bytes, not the model input's " +
-                                   std::to_string(input_bytes(fit_)));
+LoadedImages ImageLoader::fit_into_inputs(VImage image, int width, int height, PixelSource pixels,
+                                          const std::string& path,
+                                          const std::vector<bool>& wanted) const {
+    image = to_srgb_uint8(image, path);
+    // Several inputs: the decode runs once, into memory, and each input is made from it.
+    if (std::count(wanted.begin(), wanted.end(), true) > 1) image = image.copy_memory();
+    LoadedImages loaded(fits_.size());
+    for (std::size_t i = 0; i < fits_.size(); ++i)
+        if (wanted[i]) loaded[i] = fit_into_input(image, width, height, pixels, path, fits_[i]);
     return loaded;
-}
-
-VImage ImageLoader::place_in_input(const VImage& image, int left, int top) const {
-    if (image.width() == fit_.width && image.height() == fit_.height) return image;
-    if (fit_.mode == ResizeMode::centre_crop)
-        return image.extract_area(-left, -top, fit_.width, fit_.height);
-    const auto& pad = fit_.pad_colour;
-    return image.embed(left, top, fit_.width, fit_.height,
-                       VImage::option()
-                           ->set("extend", VIPS_EXTEND_BACKGROUND)
-                           ->set("background",
-                                 std::vector<double>{double(pad[0]), double(pad[1]), double(pad[2])}));
 }
 
 }  // namespace autotags

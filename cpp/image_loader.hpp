@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 #include <vips/vips8>
@@ -51,27 +52,37 @@ inline std::size_t input_bytes(const InputFit& fit) {
     return std::size_t(fit.width) * std::size_t(fit.height) * 3;
 }
 
+// One image fitted into each of several model inputs, or nothing where it was not wanted.
+using LoadedImages = std::vector<std::optional<LoadedImage>>;
+
 class ImageLoader {
 public:
     ImageLoader(InputFit fit, std::uint64_t max_source_pixels);
+    // Several models' inputs, filled from one decode of each file (see load_each).
+    ImageLoader(std::vector<InputFit> fits, std::uint64_t max_source_pixels);
 
-    // Throws ImageError naming the file when it cannot be decoded.
+    // The image in the first input. Throws ImageError naming the file when it cannot be
+    // decoded.
     LoadedImage load(const std::string& path) const;
 
-    const InputFit& fit() const { return fit_; }
+    // Decodes `path` once, at the smallest scale that covers every input with `wanted`
+    // set, and fits that one image into each of them. Throws ImageError as load() does.
+    LoadedImages load_each(const std::string& path, const std::vector<bool>& wanted) const;
+
+    const InputFit& fit() const { return fits_.front(); }
+    std::size_t input_count() const { return fits_.size(); }
 
 private:
     // The decode itself; libvips failures come out as vips::VError.
-    LoadedImage decode(const std::string& path) const;
-    LoadedImage decode_camera_raw(const std::string& path) const;
-    // Scales a decoded, oriented image of `width` x `height` source pixels (exactly or
-    // larger by a shrink-on-load factor) into the model input.
-    LoadedImage fit_into_input(vips::VImage image, int width, int height, PixelSource pixels,
-                               const std::string& path) const;
-    // Pads (letterbox) or crops (centre_crop) the scaled image to the input size.
-    vips::VImage place_in_input(const vips::VImage& image, int left, int top) const;
+    LoadedImages decode(const std::string& path, const std::vector<bool>& wanted) const;
+    LoadedImages decode_camera_raw(const std::string& path, const std::vector<bool>& wanted) const;
+    // The wanted inputs filled from a decoded, oriented image of `width` x `height` source
+    // pixels (exactly, or larger by a shrink-on-load factor).
+    LoadedImages fit_into_inputs(vips::VImage image, int width, int height, PixelSource pixels,
+                                 const std::string& path, const std::vector<bool>& wanted) const;
+    std::vector<const InputFit*> wanted_fits(const std::vector<bool>& wanted) const;
 
-    InputFit fit_;
+    std::vector<InputFit> fits_;
     std::uint64_t max_source_pixels_;
 };
 

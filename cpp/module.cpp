@@ -32,8 +32,8 @@ py::object result_to_python(ImageResult result) {
     for (const Detection& detection : result.detections) detections.push_back(to_tuple(detection));
     // Bytes, not str: the message holds the file name, which need not be UTF-8.
     py::object error = result.error.empty() ? py::object(py::none()) : py::bytes(result.error);
-    return py::make_tuple(result.index, result.width, result.height, detections, error,
-                          to_string(result.pixels));
+    return py::make_tuple(result.index, result.stage, result.width, result.height, detections,
+                          error, to_string(result.pixels));
 }
 
 // Waits for the next result without holding the GIL, but wakes up regularly so that
@@ -165,12 +165,22 @@ PYBIND11_MODULE(_engine, m) {
         .def("__next__", &next_result)
         .def("cancel", &ResultStream::cancel);
 
+    py::class_<PipelineStage>(m, "PipelineStage")
+        .def(py::init([](std::shared_ptr<InferenceModel> model, DecoderSettings decoder,
+                         InputFit fit) {
+                 return PipelineStage{std::move(model), std::move(decoder), fit};
+             }),
+             py::arg("model"), py::arg("decoder"), py::arg("fit"));
+
     py::class_<Pipeline>(m, "Pipeline")
-        .def(py::init<std::shared_ptr<InferenceModel>, DecoderSettings, InputFit, PipelineSettings>(),
-             py::arg("model"), py::arg("decoder"), py::arg("fit"), py::arg("settings"))
+        .def(py::init<std::vector<PipelineStage>, PipelineSettings>(), py::arg("stages"),
+             py::arg("settings"))
+        .def_property_readonly("stage_count", &Pipeline::stage_count)
         .def("run", &Pipeline::run, py::arg("paths"),
-             "Start tagging `paths` (bytes). Yields (index, width, height, detections, error) "
-             "tuples in input order.");
+             py::arg("wanted") = std::vector<std::vector<bool>>{},
+             "Start tagging `paths` (bytes), each file decoded once for every stage that "
+             "`wanted[path][stage]` names (empty: all). Yields (index, stage, width, height, "
+             "detections, error, source) tuples in input order, stage by stage.");
 
     m.def(
         "load_image",

@@ -1,26 +1,24 @@
 #include "pipeline.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "errors.hpp"
 
 namespace autotags {
 
-Pipeline::Pipeline(std::shared_ptr<InferenceModel> model, DecoderSettings decoder, InputFit fit,
-                   PipelineSettings settings)
-    : model_(std::move(model)), settings_(settings) {
-    if (settings_.infer_requests == 0) settings_.infer_requests = model_->optimal_request_count();
-    fit.width = model_->input_width();
-    fit.height = model_->input_height();
-    decoder_ = std::make_shared<const OutputDecoder>(std::move(decoder), *model_);
-    loader_ = std::make_shared<const ImageLoader>(fit, settings_.max_source_pixels);
-}
-
-std::unique_ptr<ResultStream> Pipeline::run(std::vector<std::string> paths) const {
-    return std::make_unique<ResultStream>(model_, decoder_, loader_, settings_, std::move(paths));
-}
-
 namespace {
+
+std::vector<InputFit> fits_of(const std::vector<PipelineStage>& stages) {
+    std::vector<InputFit> fits;
+    for (const PipelineStage& stage : stages) {
+        InputFit fit = stage.fit;
+        fit.width = stage.model->input_width();  // the network's real input decides
+        fit.height = stage.model->input_height();
+        fits.push_back(fit);
+    }
+    return fits;
+}
 
 unsigned decode_thread_count(unsigned requested, std::size_t images) {
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
@@ -40,90 +38,156 @@ std::string describe(std::exception_ptr failure) {
 
 }  // namespace
 
-ResultStream::ResultStream(std::shared_ptr<InferenceModel> model,
-                           std::shared_ptr<const OutputDecoder> decoder,
+Pipeline::Pipeline(std::vector<PipelineStage> stages, PipelineSettings settings)
+    : settings_(settings) {
+    if (stages.empty()) throw std::invalid_argument("a pipeline needs at least one model");
+    for (PipelineStage& stage : stages) {
+        if (!stage.model) throw std::invalid_argument("a pipeline stage has no model");
+        decoders_.push_back(
+            std::make_shared<const OutputDecoder>(std::move(stage.decoder), *stage.model));
+        request_counts_.push_back(settings_.infer_requests ? settings_.infer_requests
+                                                           : stage.model->optimal_request_count());
+    }
+    loader_ = std::make_shared<const ImageLoader>(fits_of(stages), settings_.max_source_pixels);
+    for (PipelineStage& stage : stages) models_.push_back(std::move(stage.model));
+}
+
+std::unique_ptr<ResultStream> Pipeline::run(std::vector<std::string> paths,
+                                            std::vector<std::vector<bool>> wanted) const {
+    if (!wanted.empty() && wanted.size() != paths.size())
+        throw std::invalid_argument("wanted has " + std::to_string(wanted.size()) +
+                                    " rows for " + std::to_string(paths.size()) + " paths");
+    for (const std::vector<bool>& row : wanted)
+        if (row.size() != models_.size())
+            throw std::invalid_argument("a row of wanted names " + std::to_string(row.size()) +
+                                        " models, the pipeline has " +
+                                        std::to_string(models_.size()));
+    std::vector<std::unique_ptr<ResultStream::Stage>> stages;
+    for (std::size_t s = 0; s < models_.size(); ++s) {
+        const std::size_t capacity = std::size_t(2) * request_counts_[s] * std::size_t(models_[s]->batch());
+        stages.push_back(std::make_unique<ResultStream::Stage>(models_[s], decoders_[s], capacity));
+        ResultStream::Stage& stage = *stages.back();
+        stage.input_bytes = std::size_t(models_[s]->input_width()) *
+                            std::size_t(models_[s]->input_height()) * 3;
+        for (std::size_t slot = 0; slot < request_counts_[s]; ++slot) {
+            stage.requests.push_back(models_[s]->create_request());
+            stage.idle_requests.push_back(slot);
+        }
+        stage.in_flight.resize(request_counts_[s]);
+    }
+    return std::make_unique<ResultStream>(std::move(stages), loader_, settings_, std::move(paths),
+                                          std::move(wanted));
+}
+
+ResultStream::ResultStream(std::vector<std::unique_ptr<Stage>> stages,
                            std::shared_ptr<const ImageLoader> loader, PipelineSettings settings,
-                           std::vector<std::string> paths)
-    : model_(std::move(model)),
-      input_bytes_(std::size_t(model_->input_width()) * std::size_t(model_->input_height()) * 3),
-      decoder_(std::move(decoder)),
+                           std::vector<std::string> paths, std::vector<std::vector<bool>> wanted)
+    : stages_(std::move(stages)),
       loader_(std::move(loader)),
       paths_(std::move(paths)),
-      decoded_(std::size_t(2) * settings.infer_requests * std::size_t(model_->batch())) {
-    const std::size_t request_count = settings.infer_requests;
-    for (std::size_t slot = 0; slot < request_count; ++slot) {
-        requests_.push_back(model_->create_request());
-        requests_.back().set_callback(
-            [this, slot](std::exception_ptr failure) { complete_request(slot, failure); });
-        idle_requests_.push_back(slot);
+      wanted_(std::move(wanted)) {
+    for (std::size_t s = 0; s < stages_.size(); ++s)
+        for (std::size_t slot = 0; slot < stages_[s]->requests.size(); ++slot)
+            stages_[s]->requests[slot].set_callback([this, s, slot](std::exception_ptr failure) {
+                complete_request(s, slot, failure);
+            });
+    dispatchers_running_ = stages_.size();
+    {
+        std::lock_guard lock(results_mutex_);
+        skip_unexpected();
     }
-    in_flight_.resize(request_count);
-
     const unsigned threads = decode_thread_count(settings.decode_threads, paths_.size());
     auto active_loaders = std::make_shared<std::atomic<unsigned>>(threads);
     for (unsigned i = 0; i < threads; ++i)
         loaders_.emplace_back([this, active_loaders] {
             load_images();
-            if (--*active_loaders == 0) decoded_.close();
+            if (--*active_loaders == 0)
+                for (auto& stage : stages_) stage->decoded.close();
         });
-    dispatcher_ = std::thread([this] { dispatch_batches(); });
+    for (std::size_t s = 0; s < stages_.size(); ++s)
+        stages_[s]->dispatcher = std::thread([this, s] { dispatch_batches(s); });
 }
 
 ResultStream::~ResultStream() {
     cancel();
     for (auto& loader : loaders_) loader.join();
-    dispatcher_.join();
+    for (auto& stage : stages_) stage->dispatcher.join();
     // A completion callback may still be returning into OpenVINO after it handed its
     // request back; let every request settle before they are destroyed.
-    for (ov::InferRequest& request : requests_) {
-        try {
-            request.wait();
-        } catch (const std::exception&) {
-            // its failure was already reported as the images' error
+    for (auto& stage : stages_)
+        for (ov::InferRequest& request : stage->requests) {
+            try {
+                request.wait();
+            } catch (const std::exception&) {
+                // its failure was already reported as the images' error
+            }
         }
-    }
 }
 
 void ResultStream::cancel() {
     cancelled_ = true;
-    decoded_.discard_all();
+    for (auto& stage : stages_) stage->decoded.discard_all();
+}
+
+bool ResultStream::wants(std::size_t index, std::size_t stage) const {
+    return wanted_.empty() || wanted_[index][stage];
 }
 
 void ResultStream::load_images() {
     while (!cancelled_) {
         const std::size_t index = next_path_++;
         if (index >= paths_.size()) return;
-        const std::string& path = paths_[index];
-        try {
-            LoadedImage image = loader_->load(path);
-            // The batch tensor is filled with memcpy: a wrong size must never get there.
-            if (image.rgb.size() != input_bytes_)
-                throw ImageError(path, "decoded image does not match the model input size");
-            if (!decoded_.push({index, std::move(image)})) return;
-        } catch (const ImageError& error) {
-            deliver({index, path, 0, 0, {}, error.what()});
-        } catch (const std::exception& error) {
-            deliver({index, path, 0, 0, {}, path + ": " + error.what()});
-        }
+        load_one(index);
     }
 }
 
-std::size_t ResultStream::acquire_request() {
-    std::unique_lock lock(requests_mutex_);
-    request_idle_.wait(lock, [&] { return !idle_requests_.empty(); });
-    const std::size_t slot = idle_requests_.back();
-    idle_requests_.pop_back();
+void ResultStream::load_one(std::size_t index) {
+    const std::string& path = paths_[index];
+    std::vector<bool> wanted(stages_.size());
+    for (std::size_t s = 0; s < stages_.size(); ++s) wanted[s] = wants(index, s);
+    LoadedImages images;
+    try {
+        images = loader_->load_each(path, wanted);
+    } catch (const ImageError& error) {
+        fail_everywhere(index, error.what());
+        return;
+    } catch (const std::exception& error) {
+        fail_everywhere(index, path + ": " + error.what());
+        return;
+    }
+    for (std::size_t s = 0; s < stages_.size(); ++s) {
+        if (!images[s]) continue;
+        // The batch tensor is filled with memcpy: a wrong size must never get there.
+        if (images[s]->rgb.size() != stages_[s]->input_bytes) {
+            deliver({index, s, path, 0, 0, {}, path + ": decoded image does not match the model "
+                                                      "input size"});
+            continue;
+        }
+        if (!stages_[s]->decoded.push({index, std::move(*images[s])})) return;
+    }
+}
+
+void ResultStream::fail_everywhere(std::size_t index, const std::string& error) {
+    for (std::size_t s = 0; s < stages_.size(); ++s)
+        if (wants(index, s)) deliver({index, s, paths_[index], 0, 0, {}, error});
+}
+
+std::size_t ResultStream::acquire_request(Stage& stage) {
+    std::unique_lock lock(stage.requests_mutex);
+    stage.request_idle.wait(lock, [&] { return !stage.idle_requests.empty(); });
+    const std::size_t slot = stage.idle_requests.back();
+    stage.idle_requests.pop_back();
     return slot;
 }
 
-void ResultStream::dispatch_batches() {
-    const std::size_t batch_size = std::size_t(model_->batch());
-    const std::size_t image_bytes = input_bytes_;
+void ResultStream::dispatch_batches(std::size_t s) {
+    Stage& stage = *stages_[s];
+    const std::size_t batch_size = std::size_t(stage.model->batch());
     bool drained = false;
     while (!drained) {
         std::vector<Decoded> batch;
         while (batch.size() < batch_size) {
-            std::optional<Decoded> item = decoded_.pop();
+            std::optional<Decoded> item = stage.decoded.pop();
             if (!item) {
                 drained = true;
                 break;
@@ -132,43 +196,45 @@ void ResultStream::dispatch_batches() {
         }
         if (batch.empty()) continue;
 
-        const std::size_t slot = acquire_request();
-        ov::InferRequest& request = requests_[slot];
-        InFlight& flight = in_flight_[slot];
+        const std::size_t slot = acquire_request(stage);
+        ov::InferRequest& request = stage.requests[slot];
+        InFlight& flight = stage.in_flight[slot];
         flight.indices.clear();
         flight.geometries.clear();
         auto* pixels = request.get_input_tensor().data<std::uint8_t>();
         for (std::size_t b = 0; b < batch.size(); ++b) {
-            std::memcpy(pixels + b * image_bytes, batch[b].image.rgb.data(), image_bytes);
+            std::memcpy(pixels + b * stage.input_bytes, batch[b].image.rgb.data(),
+                        stage.input_bytes);
             flight.indices.push_back(batch[b].index);
             flight.geometries.push_back(batch[b].image.geometry);
         }
         try {
-            model_->count_inferred(batch.size());
+            stage.model->count_inferred(batch.size());
             request.start_async();
         } catch (...) {
-            complete_request(slot, std::current_exception());
+            complete_request(s, slot, std::current_exception());
         }
     }
-    std::unique_lock lock(requests_mutex_);
-    request_idle_.wait(lock, [&] { return idle_requests_.size() == requests_.size(); });
+    std::unique_lock lock(stage.requests_mutex);
+    stage.request_idle.wait(lock, [&] { return stage.idle_requests.size() == stage.requests.size(); });
     lock.unlock();
     {
         std::lock_guard results_lock(results_mutex_);
-        producers_done_ = true;
+        --dispatchers_running_;
     }
     result_ready_.notify_all();
 }
 
-void ResultStream::complete_request(std::size_t slot, std::exception_ptr failure) {
-    const InFlight& flight = in_flight_[slot];
+void ResultStream::complete_request(std::size_t s, std::size_t slot, std::exception_ptr failure) {
+    Stage& stage = *stages_[s];
+    const InFlight& flight = stage.in_flight[slot];
     for (std::size_t b = 0; b < flight.indices.size(); ++b) {
         const Geometry& geometry = flight.geometries[b];
-        ImageResult result{flight.indices[b], paths_[flight.indices[b]], geometry.source_width,
+        ImageResult result{flight.indices[b], s, paths_[flight.indices[b]], geometry.source_width,
                            geometry.source_height, {}, {}, geometry.pixels};
         try {
             if (failure) std::rethrow_exception(failure);
-            result.detections = decoder_->decode(requests_[slot], b);
+            result.detections = stage.decoder->decode(stage.requests[slot], b);
             for (Detection& detection : result.detections)
                 if (detection.has_box) detection.box = geometry.to_source(detection.box);
         } catch (...) {
@@ -177,38 +243,48 @@ void ResultStream::complete_request(std::size_t slot, std::exception_ptr failure
         deliver(std::move(result));
     }
     {
-        std::lock_guard lock(requests_mutex_);
-        idle_requests_.push_back(slot);
+        std::lock_guard lock(stage.requests_mutex);
+        stage.idle_requests.push_back(slot);
     }
-    request_idle_.notify_all();
+    stage.request_idle.notify_all();
 }
 
 void ResultStream::deliver(ImageResult result) {
     {
         std::lock_guard lock(results_mutex_);
-        const std::size_t index = result.index;
-        ready_.emplace(index, std::move(result));
+        const std::size_t sequence = result.index * stages_.size() + result.stage;
+        ready_.emplace(sequence, std::move(result));
     }
     result_ready_.notify_all();
 }
 
+void ResultStream::skip_unexpected() {
+    const std::size_t total = paths_.size() * stages_.size();
+    while (next_to_emit_ < total &&
+           !wants(next_to_emit_ / stages_.size(), next_to_emit_ % stages_.size()))
+        ++next_to_emit_;
+}
+
 std::optional<ImageResult> ResultStream::next(std::chrono::milliseconds timeout) {
     std::unique_lock lock(results_mutex_);
-    result_ready_.wait_for(lock, timeout,
-                           [&] { return ready_.count(next_to_emit_) || producers_done_; });
+    result_ready_.wait_for(lock, timeout, [&] {
+        return ready_.count(next_to_emit_) || dispatchers_running_ == 0;
+    });
     auto found = ready_.find(next_to_emit_);
     // After a cancellation some images never produce a result: skip over the gap.
-    if (found == ready_.end() && producers_done_ && !ready_.empty()) found = ready_.begin();
+    if (found == ready_.end() && dispatchers_running_ == 0 && !ready_.empty())
+        found = ready_.begin();
     if (found == ready_.end()) return std::nullopt;
     ImageResult result = std::move(found->second);
     next_to_emit_ = found->first + 1;
     ready_.erase(found);
+    skip_unexpected();
     return result;
 }
 
 bool ResultStream::finished() {
     std::lock_guard lock(results_mutex_);
-    return producers_done_ && ready_.empty();
+    return dispatchers_running_ == 0 && ready_.empty();
 }
 
 }  // namespace autotags

@@ -1,5 +1,6 @@
 // Overlaps image decoding (worker threads) with asynchronous OpenVINO inference and
-// hands results back in input order.
+// hands results back in input order. Several models may share one pipeline: each file
+// is then decoded once and fitted into every model's input that wants it.
 #pragma once
 
 #include <atomic>
@@ -22,6 +23,7 @@ namespace autotags {
 
 struct ImageResult {
     std::size_t index = 0;  // position in the list of paths given to run()
+    std::size_t stage = 0;  // which model of the pipeline
     std::string path;
     int width = 0;          // oriented size of the original image
     int height = 0;
@@ -32,45 +34,57 @@ struct ImageResult {
 
 struct PipelineSettings {
     unsigned decode_threads = 0;  // 0: one per core
-    unsigned infer_requests = 0;  // 0: OpenVINO's optimal number (resolved by Pipeline)
+    unsigned infer_requests = 0;  // 0: each model's optimal number (resolved by Pipeline)
     std::uint64_t max_source_pixels = 300'000'000;
+};
+
+// One model of a pipeline: the network, how its output is read, how images fit its input.
+struct PipelineStage {
+    std::shared_ptr<InferenceModel> model;
+    DecoderSettings decoder;
+    InputFit fit;
 };
 
 class ResultStream;
 
 class Pipeline {
 public:
-    Pipeline(std::shared_ptr<InferenceModel> model, DecoderSettings decoder, InputFit fit,
-             PipelineSettings settings);
+    Pipeline(std::vector<PipelineStage> stages, PipelineSettings settings);
 
-    // Starts work on `paths` and returns at once; results arrive through the stream.
-    std::unique_ptr<ResultStream> run(std::vector<std::string> paths) const;
+    // Starts work on `paths` and returns at once; results arrive through the stream, for
+    // each path one per stage that `wanted[path][stage]` names (empty: every stage).
+    std::unique_ptr<ResultStream> run(std::vector<std::string> paths,
+                                      std::vector<std::vector<bool>> wanted = {}) const;
+
+    std::size_t stage_count() const { return models_.size(); }
 
 private:
-    std::shared_ptr<InferenceModel> model_;
-    std::shared_ptr<const OutputDecoder> decoder_;
+    std::vector<std::shared_ptr<InferenceModel>> models_;
+    std::vector<std::shared_ptr<const OutputDecoder>> decoders_;
+    std::vector<unsigned> request_counts_;
     std::shared_ptr<const ImageLoader> loader_;
     PipelineSettings settings_;
 };
 
 class ResultStream {
 public:
-    ResultStream(std::shared_ptr<InferenceModel> model, std::shared_ptr<const OutputDecoder> decoder,
+    struct Stage;
+
+    ResultStream(std::vector<std::unique_ptr<Stage>> stages,
                  std::shared_ptr<const ImageLoader> loader, PipelineSettings settings,
-                 std::vector<std::string> paths);
+                 std::vector<std::string> paths, std::vector<std::vector<bool>> wanted);
     ~ResultStream();
     ResultStream(const ResultStream&) = delete;
     ResultStream& operator=(const ResultStream&) = delete;
 
-    // Waits up to `timeout` for the next result in input order. Returns nothing on
-    // timeout; `finished()` tells whether more can come.
+    // Waits up to `timeout` for the next result in input order (stage by stage within a
+    // path). Returns nothing on timeout; `finished()` tells whether more can come.
     std::optional<ImageResult> next(std::chrono::milliseconds timeout);
     bool finished();
 
     // Stops decoding new images; images already in inference still deliver results.
     void cancel();
 
-private:
     struct Decoded {
         std::size_t index;
         LoadedImage image;
@@ -79,37 +93,49 @@ private:
         std::vector<std::size_t> indices;
         std::vector<Geometry> geometries;
     };
+    struct Stage {
+        Stage(std::shared_ptr<InferenceModel> model, std::shared_ptr<const OutputDecoder> decoder,
+              std::size_t queue_capacity)
+            : model(std::move(model)), decoder(std::move(decoder)), decoded(queue_capacity) {}
+        std::shared_ptr<InferenceModel> model;
+        std::shared_ptr<const OutputDecoder> decoder;
+        std::size_t input_bytes = 0;  // one image at the model input size
+        BoundedQueue<Decoded> decoded;
+        std::vector<ov::InferRequest> requests;
+        std::vector<InFlight> in_flight;
+        std::vector<std::size_t> idle_requests;
+        std::mutex requests_mutex;
+        std::condition_variable request_idle;
+        std::thread dispatcher;
+    };
 
+private:
     void load_images();
-    void dispatch_batches();
-    std::size_t acquire_request();
-    void complete_request(std::size_t slot, std::exception_ptr failure);
+    void load_one(std::size_t index);
+    void dispatch_batches(std::size_t stage);
+    std::size_t acquire_request(Stage& stage);
+    void complete_request(std::size_t stage, std::size_t slot, std::exception_ptr failure);
     void deliver(ImageResult result);
+    void fail_everywhere(std::size_t index, const std::string& error);
+    bool wants(std::size_t index, std::size_t stage) const;
+    void skip_unexpected();  // holds results_mutex_
 
-    std::shared_ptr<InferenceModel> model_;
-    std::size_t input_bytes_;  // one image at the model input size
-    std::shared_ptr<const OutputDecoder> decoder_;
+    std::vector<std::unique_ptr<Stage>> stages_;
     std::shared_ptr<const ImageLoader> loader_;
     std::vector<std::string> paths_;
+    std::vector<std::vector<bool>> wanted_;
 
     std::atomic<std::size_t> next_path_{0};
     std::atomic<bool> cancelled_{false};
-    BoundedQueue<Decoded> decoded_;
 
-    std::vector<ov::InferRequest> requests_;
-    std::vector<InFlight> in_flight_;
-    std::vector<std::size_t> idle_requests_;
-    std::mutex requests_mutex_;
-    std::condition_variable request_idle_;
-
+    // Results by sequence number: index * stages + stage.
     std::map<std::size_t, ImageResult> ready_;
     std::size_t next_to_emit_ = 0;
-    bool producers_done_ = false;
+    std::size_t dispatchers_running_ = 0;
     std::mutex results_mutex_;
     std::condition_variable result_ready_;
 
     std::vector<std::thread> loaders_;
-    std::thread dispatcher_;
 };
 
 }  // namespace autotags

@@ -34,7 +34,8 @@ class ModelCounts:
     failed: int = 0            # images it could not read
     up_to_date: int = 0        # images it had tagged already, unchanged since
     new_settings: int = 0      # of the tagged: rescanned because the accuracy changed
-    seconds: float = 0.0       # time spent tagging, model loading not included
+    seconds: float = 0.0       # time spent tagging, model loading not included (models
+                               # tagged side by side from one decode share it by results)
 
     @property
     def images_per_second(self) -> float:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from ..models.runtime import RunSettings
 from ..tagging.results import ImageTags
-from ..tagging.tagger import Tagger
+from ..tagging.tagger import Tagger, tag_together
 from .cluster import Cluster
 from .discovery import FoundFile
 from .planning import ModelPlan
@@ -26,7 +26,9 @@ from .store import TagStore
 # that checking a chunk after a crash is quick, large enough that the pipeline stays full.
 IN_FLIGHT_CHUNK = 128
 
-Results = Iterator[tuple[FoundFile, ImageTags, int]]  # file, result, images inferred
+# The plan's position in the work, the file, its result, images inferred meanwhile.
+Results = Iterator[tuple[int, FoundFile, ImageTags, int]]
+Work = list[tuple[ModelPlan, list[FoundFile]]]
 
 
 class Runners:
@@ -48,32 +50,46 @@ class Runners:
             self._report.loading_seconds += time.monotonic() - loading
         return self._taggers[plan.name]
 
-    def results(self, plan: ModelPlan, todo: list[FoundFile]) -> Results:
+    def results(self, work: Work) -> Results:
+        """Every plan's files tagged. Here, all models share one pipeline: each file is
+        decoded once for the models that still need it. A cluster runs them in turn."""
         if self._cluster_address is None:
-            return self._here(self.tagger(plan), todo)
-        return self._on_cluster(self._cluster_address, plan, todo)
+            return self._here(work)
+        return self._on_cluster(self._cluster_address, work)
 
-    def _here(self, tagger: Tagger, todo: list[FoundFile]) -> Results:
-        for start in range(0, len(todo), IN_FLIGHT_CHUNK):
-            chunk = todo[start:start + IN_FLIGHT_CHUNK]
-            self._store.mark_in_flight(tagger.model_name, [f.path for f in chunk])
+    def _here(self, work: Work) -> Results:
+        taggers = [self.tagger(plan) for plan, _ in work]
+        needed: dict[str, list[bool]] = {}
+        files: dict[str, FoundFile] = {}
+        for position, (_, todo) in enumerate(work):
+            for found in todo:
+                files.setdefault(found.path, found)
+                needed.setdefault(found.path, [False] * len(work))[position] = True
+        ordered = list(files.values())
+        for start in range(0, len(ordered), IN_FLIGHT_CHUNK):
+            chunk = ordered[start:start + IN_FLIGHT_CHUNK]
+            for position, tagger in enumerate(taggers):
+                self._store.mark_in_flight(tagger.model_name, [
+                    f.path for f in chunk if needed[f.path][position]])
             # The engine counts on its own threads while this generator is suspended: read
-            # the counter once per result, or images counted meanwhile go uncounted.
-            before = tagger.images_inferred
-            for found_file, result in zip(chunk, tagger.tag(f.path for f in chunk),
-                                          strict=False):
-                now = tagger.images_inferred
-                yield found_file, result, now - before
-                before = now
+            # the counters once per result, or images counted meanwhile go uncounted.
+            counted = [tagger.images_inferred for tagger in taggers]
+            for index, position, result in tag_together(
+                    taggers, [f.path for f in chunk], [needed[f.path] for f in chunk]):
+                now = taggers[position].images_inferred
+                yield position, chunk[index], result, now - counted[position]
+                counted[position] = now
 
-    def _on_cluster(self, address: str, plan: ModelPlan, todo: list[FoundFile]) -> Results:
+    def _on_cluster(self, address: str, work: Work) -> Results:
         workers = self._workers(address)
-        workers.check_visible(todo)
         settings = dataclasses.replace(
             self._settings, threads=self._settings.threads or workers.local_threads())
-        # Every chunk goes out at once, and a worker may die on any of them.
-        self._store.mark_in_flight(plan.name, [f.path for f in todo])
-        return workers.tag(plan.name, settings, todo)
+        for position, (plan, todo) in enumerate(work):
+            workers.check_visible(todo)
+            # Every chunk goes out at once, and a worker may die on any of them.
+            self._store.mark_in_flight(plan.name, [f.path for f in todo])
+            for found, result, inferred in workers.tag(plan.name, settings, todo):
+                yield position, found, result, inferred
 
     def _workers(self, address: str) -> Cluster:
         if self._cluster is None:

@@ -138,13 +138,12 @@ def _quarantine(store: TagStore, plans: list[ModelPlan], runners: Runners,
 def _tag_all(store: TagStore, work: list[tuple[ModelPlan, list[FoundFile]]], runners: Runners,
              report: ScanReport, progress: ProgressCallback | None) -> None:
     """Every model's files, stored as they finish. Ctrl-C ends it with what is stored."""
-    counter = ProgressCounter(sum(len(todo) for _, todo in work), progress)
-    stored: set[str] = set()
+    busy = [(plan, todo) for plan, todo in work if todo]
     names = [plan.name for plan, _ in work]
     try:
-        for plan, todo in work:
-            if todo:
-                _tag_into_store(store, plan, todo, runners, report, stored, counter)
+        if busy:
+            _tag_into_store(store, busy, runners, report,
+                            ProgressCounter(sum(len(todo) for _, todo in busy), progress))
     except KeyboardInterrupt:
         store.clear_in_flight(names)  # not a crash
         report.interrupted = True
@@ -156,18 +155,30 @@ def _tag_all(store: TagStore, work: list[tuple[ModelPlan, list[FoundFile]]], run
         raise
 
 
-def _tag_into_store(store: TagStore, plan: ModelPlan, todo: list[FoundFile], runners: Runners,
-                    report: ScanReport, stored: set[str], progress: ProgressCounter) -> None:
-    results = runners.results(plan, todo)
-    writer = BatchWriter(store, plan, report, stored)
+def _tag_into_store(store: TagStore, work: list[tuple[ModelPlan, list[FoundFile]]],
+                    runners: Runners, report: ScanReport, progress: ProgressCounter) -> None:
+    results = runners.results(work)
+    stored: set[str] = set()
+    writers = [BatchWriter(store, plan, report, stored) for plan, _ in work]
+    done = [0] * len(work)
     tagging = time.monotonic()
-    done_here = 0
     try:
-        for found_file, result, inferred in results:
-            writer.add(found_file, result)
+        for position, found_file, result, inferred in results:
+            writers[position].add(found_file, result)
             report.inferred += inferred
-            done_here += 1
-            progress.step(found_file.path, plan.name, done_here, time.monotonic() - tagging)
+            done[position] += 1
+            progress.step(found_file.path, work[position][0].name, done[position],
+                          time.monotonic() - tagging)
     finally:
-        writer.flush()
-        report.models[plan.name].seconds += time.monotonic() - tagging
+        for writer in writers:
+            writer.flush()
+        _share_time(report, work, done, time.monotonic() - tagging)
+
+
+def _share_time(report: ScanReport, work: list[tuple[ModelPlan, list[FoundFile]]],
+                done: list[int], seconds: float) -> None:
+    """The models tagged side by side from the same decodes: each is counted its share of
+    the time by how many of the results were its own."""
+    total = sum(done)
+    for (plan, _), count in zip(work, done, strict=True):
+        report.models[plan.name].seconds += seconds * count / total if total else 0.0

@@ -126,7 +126,9 @@ class RunSettings:
 @dataclass(frozen=True)
 class CompiledModel:
     network: _engine.InferenceModel
-    pipeline: _engine.Pipeline
+    stage: _engine.PipelineStage   # the model as one stage of a pipeline
+    pipeline: _engine.Pipeline     # ... and its own pipeline of that one stage
+    settings: _engine.PipelineSettings
     fit: _engine.InputFit          # how images are fitted to the network's real input
     max_pixels: int
 
@@ -193,6 +195,6 @@ def compile_model(spec: ModelSpec, model_path: Path, settings: RunSettings, *,
     pipeline_settings.max_source_pixels = settings.max_pixels
     fit = _input_fit(spec)
     fit.width, fit.height = network.input_width, network.input_height
-    pipeline = _engine.Pipeline(network, _decoder_settings(spec, settings.accuracy), fit,
-                                pipeline_settings)
-    return CompiledModel(network, pipeline, fit, settings.max_pixels)
+    stage = _engine.PipelineStage(network, _decoder_settings(spec, settings.accuracy), fit)
+    pipeline = _engine.Pipeline([stage], pipeline_settings)
+    return CompiledModel(network, stage, pipeline, pipeline_settings, fit, settings.max_pixels)

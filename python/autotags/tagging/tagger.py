@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from .. import _engine
 from ..models.catalogue import DEFAULT_ACCURACY, Catalogue, ModelSpec, load_catalogue
 from ..models.install import ensure_installed, installed_path
 from ..models.runtime import (
@@ -118,19 +119,13 @@ class Tagger:
         """Yields one result per path, in the order given (a single path is one path, not
         a sequence of characters; `~` is expanded). Files that cannot be read yield a
         result whose ``error`` says why; the others are still tagged."""
-        path_list = [os.path.expanduser(os.fsdecode(p)) for p in as_path_list(paths)]
-        stream = self._compiled.pipeline.run([os.fsencode(p) for p in path_list])
-        try:
-            for index, width, height, detections, error, source in stream:
-                yield self._to_result(path_list[index], width, height, detections, error,
-                                      source)
-        finally:
-            stream.cancel()
+        for _, _, result in tag_together([self], paths):
+            yield result
 
     def tag_file(self, path: StrPath) -> ImageTags:
         return next(self.tag([path]))
 
-    def _to_result(self, path: str, width: int, height: int,
+    def to_result(self, path: str, width: int, height: int,
                    detections: list[tuple[int, float, tuple[float, float, float, float] | None]],
                    error: bytes | None, source: str) -> ImageTags:
         if error is not None:
@@ -140,3 +135,24 @@ class Tagger:
             for class_id, score, box in detections
         ]
         return ImageTags(path, width, height, self.spec.name, tags, source=source)
+
+
+def tag_together(taggers: Sequence[Tagger], paths: StrPath | Iterable[StrPath],
+                 wanted: Sequence[Sequence[bool]] | None = None
+                 ) -> Iterator[tuple[int, int, ImageTags]]:
+    """Tags every path with each of `taggers` that ``wanted[path][tagger]`` names (default:
+    all), decoding each file once for all of them, at the scale the largest input needs.
+    Yields (position of the path, position of the tagger, result) in path order, and in
+    tagger order within a path. The first tagger's settings say how many cores decode."""
+    path_list = [os.path.expanduser(os.fsdecode(p)) for p in as_path_list(paths)]
+    compiled = [tagger._compiled for tagger in taggers]
+    pipeline = compiled[0].pipeline if len(compiled) == 1 else _engine.Pipeline(
+        [c.stage for c in compiled], compiled[0].settings)
+    stream = pipeline.run([os.fsencode(p) for p in path_list],
+                          [list(row) for row in wanted] if wanted is not None else [])
+    try:
+        for index, stage, width, height, detections, error, source in stream:
+            yield index, stage, taggers[stage].to_result(path_list[index], width, height,
+                                                         detections, error, source)
+    finally:
+        stream.cancel()
