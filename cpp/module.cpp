@@ -197,6 +197,24 @@ PYBIND11_MODULE(_engine, m) {
         "Decode one image to the model input size: (HxWx3 uint8 array, width, height).");
 
     m.def(
+        "load_image_each",
+        [](const std::string& path, const std::vector<InputFit>& fits,
+           std::uint64_t max_source_pixels) {
+            LoadedImages images;
+            {
+                py::gil_scoped_release released;
+                images = ImageLoader(fits, max_source_pixels)
+                             .load_each(path, std::vector<bool>(fits.size(), true));
+            }
+            py::list arrays;
+            for (std::size_t i = 0; i < fits.size(); ++i)
+                arrays.append(pixels_to_array(*images[i], fits[i]));
+            return arrays;
+        },
+        py::arg("path"), py::arg("fits"), py::arg("max_source_pixels") = 300'000'000ULL,
+        "Decode one image once and fit it into each input: a list of HxWx3 uint8 arrays.");
+
+    m.def(
         "non_max_suppression",
         [](const std::vector<std::tuple<int, float, std::array<float, 4>>>& candidates,
            const NmsSettings& settings) {

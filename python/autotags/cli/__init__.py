@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import logging
 import os
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 from .. import __version__, locations
@@ -44,9 +46,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 def limit_cores(count: int) -> None:
     """Keep this process, and every thread it starts from now on, on `count` cores, so
-    that decoding and inference together never take more than the user allowed."""
+    that decoding and inference together never take more than the user allowed. The
+    cores are the least busy ones: pinned to a core another process keeps busy, a scan
+    would get half of it while a free core waited."""
     available = sorted(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, available[:count])
+    if count < len(available):
+        os.sched_setaffinity(0, least_busy_cores(available, count))
+
+
+def least_busy_cores(cores: list[int], count: int, *, seconds: float = 0.2) -> list[int]:
+    """The `count` of `cores` that were idle most over a short look at /proc/stat (the
+    first ones, if it cannot be read)."""
+    before = _idle_times()
+    time.sleep(seconds)
+    after = _idle_times()
+    idle = {core: after.get(core, 0) - before.get(core, 0) for core in cores}
+    return sorted(sorted(cores, key=lambda core: -idle[core])[:count])
+
+
+def _idle_times() -> dict[int, int]:
+    """Per core: time idle or waiting for I/O so far, in clock ticks."""
+    found: dict[int, int] = {}
+    with contextlib.suppress(OSError, ValueError), open("/proc/stat", encoding="ascii") as stat:
+        for line in stat:
+            name, *values = line.split()
+            if name.startswith("cpu") and name[3:].isdigit():
+                found[int(name[3:])] = int(values[3]) + int(values[4])
+    return found
 
 
 def _configure_logging(args: argparse.Namespace) -> None:

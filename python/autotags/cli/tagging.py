@@ -7,6 +7,8 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Iterator
+from typing import Any
 
 from ..tagging.results import ImageTags, without_path
 from .options import (
@@ -50,14 +52,25 @@ def _describe(results: list[ImageTags]) -> str:
     return f"{first.path} {size}: {'; '.join(parts)}"
 
 
+def _per_path(stream: Iterator[tuple[int, int, ImageTags]], models: int
+              ) -> Iterator[list[ImageTags]]:
+    """Every model's result for a path together (each path has one from each model)."""
+    results: list[ImageTags] = []
+    for _, _, result in stream:
+        results.append(result)
+        if len(results) == models:
+            yield results
+            results = []
+
+
 def cmd_tag(args: argparse.Namespace) -> int:
-    from ..tagging.tagger import Tagger
+    from ..tagging.tagger import Tagger, tag_together
 
     settings = run_settings(args)
     taggers = [Tagger.from_settings(name, settings) for name in args.model]
     failures = 0
-    # The models run side by side, each in its own pipeline; results come in path order.
-    for results in zip(*(tagger.tag(args.paths) for tagger in taggers), strict=True):
+    # One pipeline, each file decoded once for all models; results come in path order.
+    for results in _per_path(tag_together(taggers, args.paths), len(taggers)):
         failures += not all(r.ok for r in results)
         if args.json:
             for result in results:
@@ -82,29 +95,45 @@ def cmd_bench(args: argparse.Namespace) -> int:
         log.error("error: no images found in %s", " ".join(map(str, args.paths)))
         return EXIT_SOME_FILES_FAILED
     settings = dataclasses.replace(run_settings(args), batch=args.batch)
-    tagger = Tagger.from_settings(args.model, settings)
-    report = run_benchmark(paths, tagger, threads=args.threads)
+    taggers = [Tagger.from_settings(name, settings) for name in args.model]
+    report = run_benchmark(paths, taggers, threads=args.threads, rounds=args.rounds)
     comparison = None
     if args.against:
         other = Tagger.from_settings(args.against, settings)
-        comparison = compare(paths, report, tagger, other, threads=args.threads)
+        comparison = compare(paths, report, taggers[0], other, threads=args.threads)
+    for warning in report.warnings:
+        log.warning("warning: %s", warning)
     if args.json:
-        print(json.dumps({**dataclasses.asdict(report), "bound": report.bound,
-                          "ratio_to_bound": report.ratio_to_bound,
+        print(json.dumps({**dataclasses.asdict(report), "model": report.model,
+                          **{name: getattr(report, name) for name in (
+                              "end_to_end", "decode_only", "inference_only", "inference_each",
+                              "bound", "ratio_to_bound", "ratio_spread")},
                           "against": dataclasses.asdict(comparison) if comparison else None}))
         return EXIT_OK
-    print(f"{report.model} on {report.images} images, {os.cpu_count()} cores")
+    _print_bench(report, comparison)
+    return EXIT_OK
+
+
+def _print_bench(report: Any, comparison: Any) -> None:
+    print(f"{report.model} on {report.images} images, {len(os.sched_getaffinity(0))} cores, "
+          f"the median of {len(report.rounds)} rounds")
     print(f"  end to end (scan, results stored) {report.end_to_end:8.1f} images/s")
-    print(f"  decode only                       {report.decode_only:8.1f} images/s")
-    print(f"  inference only                    {report.inference_only:8.1f} images/s")
-    print(f"  bound 1/(1/decode + 1/inference)  {report.bound:8.1f} images/s")
-    print(f"  end to end / bound                {report.ratio_to_bound:8.2f}")
+    decode = "decode only" if len(report.models) == 1 else "decode only (once for all models)"
+    print(f"  {decode:33} {report.decode_only:8.1f} images/s")
+    for name, rate in zip(report.models, report.inference_each, strict=True):
+        print(f"  inference only{'' if len(report.models) == 1 else ', ' + name:20}"
+              f"{rate:8.1f} images/s")
+    bound = "1/(1/decode + 1/inference)" if len(report.models) == 1 else \
+        "1/(1/decode + sum 1/inference)"
+    print(f"  bound {bound:28}{report.bound:8.1f} images/s")
+    print(f"  end to end / bound                {report.ratio_to_bound:8.2f}  (rounds "
+          f"{min(r.ratio for r in report.rounds):.2f}-{max(r.ratio for r in report.rounds):.2f})")
+    print(f"  other processes' share of the cores {report.others_cpu_share:6.0%}")
     if comparison:
-        print(f"{comparison.model} on the same images, as a ratio to {report.model}")
+        print(f"{comparison.model} on the same images, as a ratio to {report.models[0]}")
         print(f"  inference only                    {comparison.inference_speedup:8.2f}x")
         print(f"  end to end                        {comparison.end_to_end_speedup:8.2f}x")
         print(f"  tags agree (shared image-label pairs) {comparison.agreement:5.2f}")
-    return EXIT_OK
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -126,13 +155,17 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     benching = commands.add_parser(
         "bench", help="measure throughput on your photos against this machine's bound",
-        description="Measure, on the same images and model in one run: images per second end "
-                    "to end (a scan into a throw-away database), decoding alone (all cores) "
-                    "and inference alone (all infer requests busy), and the ratio of the "
-                    "end-to-end rate to the bound 1/(1/decode + 1/inference). Ratios hold on "
-                    "busy machines where absolute rates do not. Nothing is stored.")
+        description="Measure, on the same images and models in one run: images per second end "
+                    "to end (a scan into a throw-away database), decoding alone (all cores, "
+                    "one decode for all the models) and each model's inference alone (all "
+                    "infer requests busy), and the ratio of the end-to-end rate to the bound "
+                    "1/(1/decode + sum of 1/inference). The measurements run interleaved in "
+                    "rounds and the median round is reported with the spread of all of them "
+                    "and the share of the cores other processes took meanwhile; a warning "
+                    "says when either makes the figures doubtful. Ratios hold on busy machines "
+                    "where absolute rates do not. Nothing is stored.")
     benching.add_argument("paths", nargs="+", metavar="PATH", help="folders or image files")
-    add_engine_options(benching)
+    add_engine_options(benching, several_models=True)
     benching.add_argument("--batch", type=positive_int, default=1, metavar="N",
                           help="images per inference (default: %(default)s)")
     benching.add_argument("--limit", type=positive_int, default=None, metavar="N",
@@ -142,5 +175,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="also measure model NAME on the same images (e.g. the INT8 copy made by "
              "`autotags models quantize`) and report its speed as a ratio to --model and how "
              "far their tags agree")
+    benching.add_argument("--rounds", type=positive_int, default=5, metavar="N",
+                          help="rounds of measurements, the median reported "
+                               "(default: %(default)s)")
     benching.add_argument("--json", action="store_true", help="print one JSON object")
     benching.set_defaults(handler=cmd_bench)

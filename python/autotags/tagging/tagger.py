@@ -101,6 +101,11 @@ class Tagger:
         """One image as the model sees it: (HxWx3 uint8 array, width, height)."""
         return self._compiled.decode(os.fsencode(os.path.expanduser(os.fspath(path))))
 
+    @property
+    def fit(self) -> _engine.InputFit:
+        """How images are fitted to the network's input."""
+        return self._compiled.fit
+
     def decoding(self) -> dict[str, object]:
         """How this tagger decodes images, as plain data (see the crash quarantine)."""
         return self._compiled.decoding()
