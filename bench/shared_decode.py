@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from autotags import TagStore
-from autotags.benchmark import _CpuWatch
+from autotags.benchmark import CpuWatch
 from camera_photos import camera_photos
 
 
@@ -52,7 +52,7 @@ def main() -> None:
         "bench-photos"
     photos = camera_photos(folder, 48)
     ratios = []
-    watch = _CpuWatch()
+    watch = CpuWatch()
     with tempfile.TemporaryDirectory() as scratch:
         for round_number in range(args.rounds):
             db = {name: Path(scratch) / f"{name}-{round_number}.sqlite3"

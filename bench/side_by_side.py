@@ -3,7 +3,10 @@
     python bench/side_by_side.py [--model NAME] [--images 48] [--threads N]
 
 Prints a Markdown table: images per second and ratios, all measured now on the same
-images and model, so the ratios hold even on a busy machine.
+images and model. The pipelines run interleaved in rounds (`--rounds`, default 3) and each
+ratio is formed within a round, so a neighbour that comes and goes moves both sides of it;
+the median and the range of the rounds are printed, with the share of the cores other
+processes took meanwhile.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import dataclasses
 import logging
 import os
 import platform
+import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from autotags import load_catalogue, locations
+from autotags.benchmark import BUSY_SHARE, CpuWatch
 from autotags.models.catalogue import ModelSpec
 from camera_photos import camera_photos
 from pipelines import Bench, Rate, bound
@@ -68,34 +73,61 @@ def yolo11_shaped_spec() -> ModelSpec:
                                source=None, local_file=path)
 
 
-def measure(model: str | ModelSpec, images: int, threads: int | None) -> list[str]:
+def one_round(bench: Bench) -> dict[str, Rate]:
+    """Every pipeline once, one after another, under the same conditions."""
+    rates = {"autotags": bench.autotags_end_to_end(), "naive": bench.naive(),
+             "digikam": bench.digikam_style()}
+    opencv = bench.digikam_opencv()
+    if opencv is not None:
+        rates["digikam_opencv"] = opencv
+    return {**rates, "decode": bench.decode_only(), "inference": bench.inference_only()}
+
+
+def ratio_cell(ratios: list[float]) -> str:
+    """The median ratio, and the rounds' range when there are several."""
+    middle = statistics.median(ratios)
+    if len(ratios) == 1:
+        return f"{middle:.2f}x"
+    return f"{middle:.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
+def measure(model: str | ModelSpec, images: int, threads: int | None, rounds: int) -> list[str]:
     photos = camera_photos(locations.cache_home() / "bench-photos", images)
     bench = Bench(model, photos, threads=threads)
     model = bench.spec.name
     bench.autotags_end_to_end()  # warm-up: page cache, thread pools, compiled kernels
-    autotags = bench.autotags_end_to_end()
-    naive, digikam = bench.naive(), bench.digikam_style()
-    digikam_opencv = bench.digikam_opencv()
-    decode, inference = bench.decode_only(), bench.inference_only()
-    limit = bound(decode, inference)
+    watch = CpuWatch()
+    measured = [one_round(bench) for _ in range(rounds)]
+    busy = watch.others_share()
 
-    def row(rate: Rate, note: str = "") -> str:
-        return (f"| {rate.name} | {rate.per_second:.1f} | "
-                f"{autotags.per_second / rate.per_second:.2f}x | {note} |")
+    def row(name: str, note: str = "") -> str:
+        if name not in measured[0]:
+            return "| digiKam-style, OpenCV DNN | - | - | needs opencv-python-headless<5 |"
+        ratios = [r["autotags"].per_second / r[name].per_second for r in measured]
+        median = statistics.median(r[name].per_second for r in measured)
+        return f"| {measured[0][name].name} | {median:.1f} | {ratio_cell(ratios)} | {note} |"
+
+    bounds = [bound(r["decode"], r["inference"]) for r in measured]
+    to_bound = [r["autotags"].per_second / limit for r, limit in zip(measured, bounds,
+                                                                     strict=True)]
+    limit = statistics.median(bounds)
+    autotags, inference = measured[0]["autotags"], measured[0]["inference"]
     return [
-        f"Model `{model}` on {images} camera-like 4000x3000 JPEGs; {machine()}.",
+        f"Model `{model}` on {images} camera-like 4000x3000 JPEGs; {machine()}. Medians of "
+        f"{rounds} interleaved rounds (the range in brackets); other processes took "
+        f"{busy:.0%} of the cores meanwhile.",
+        *([f"**Warning:** other processes took {busy:.0%} of the cores: measure again on a "
+           "quiet machine."] if busy > BUSY_SHARE else []),
         "",
         "| pipeline | images/s | autotags is | note |",
         "|---|---:|---:|---|",
-        row(autotags, "end to end, results stored"),
-        row(naive),
-        row(digikam),
-        row(digikam_opencv) if digikam_opencv else
-        "| digiKam-style, OpenCV DNN | - | - | needs opencv-python-headless<5 |",
-        row(decode, "stage bound"),
-        row(inference, "stage bound"),
-        f"| bound = 1/(1/decode + 1/inference) | {limit:.1f} | "
-        f"{autotags.per_second / limit:.2f}x | |",
+        row("autotags", "end to end, results stored"),
+        row("naive"),
+        row("digikam"),
+        row("digikam_opencv"),
+        row("decode", "stage bound"),
+        row("inference", "stage bound"),
+        f"| bound = 1/(1/decode + 1/inference) | {limit:.1f} | {ratio_cell(to_bound)} | |",
         *int8_rows(model, photos, threads, autotags, inference),
     ]
 
@@ -107,6 +139,8 @@ def main() -> None:
                         "default: ssd-mobilenet-v2")
     parser.add_argument("--images", type=int, default=48)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds; ratios are formed within each")
     parser.add_argument("--yolo11-shaped", action="store_true",
                         help="also measure a YOLO11n-class network (random weights, built here)")
     args = parser.parse_args()
@@ -116,7 +150,7 @@ def main() -> None:
     if args.yolo11_shaped:
         models.append(yolo11_shaped_spec())
     for model in models:
-        print("\n".join(measure(model, args.images, args.threads)) + "\n")
+        print("\n".join(measure(model, args.images, args.threads, args.rounds)) + "\n")
 
 
 if __name__ == "__main__":

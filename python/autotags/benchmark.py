@@ -108,7 +108,7 @@ def _rate(images: int, seconds: float) -> float:
     return images / seconds if seconds > 0 else float("inf")
 
 
-class _CpuWatch:
+class CpuWatch:
     """CPU time spent on this process's cores by everyone, and by this process."""
 
     def __init__(self) -> None:
@@ -172,7 +172,7 @@ def run_benchmark(paths: list[str], taggers: Tagger | Sequence[Tagger], *,
     for tagger in models:
         list(tagger.tag(paths[: min(4, len(paths))]))  # warm-up: caches and thread pools
     workers = threads or len(os.sched_getaffinity(0))
-    watch = _CpuWatch()
+    watch = CpuWatch()
     measured = tuple(_measure_round(paths, models, workers) for _ in range(rounds))
     report = BenchReport(tuple(t.model_name for t in models), len(paths), measured,
                          watch.others_share())
