@@ -74,3 +74,26 @@ def test_an_interrupted_scan_leaves_nothing_to_check(tmp_path, photos):
     assert process.returncode == 130
     with TagStore(db, read_only=True) as store:
         assert store.in_flight() == {}
+
+
+def test_a_two_model_scan_that_died_quarantines_the_file_for_both(tmp_path, photos):
+    """Both models share each decode: the file that killed it is failed for each."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("cat", "dog", "horses"):
+        shutil.copy(photos[name], folder / f"{name}{photos[name].suffix}")
+    poisoned = folder / f"{POISON}.jpg"
+    shutil.copy(photos["kite"], poisoned)
+    db = tmp_path / "tags.sqlite3"
+    models = ("--model", "ssd-mobilenet-v2,efficientnet-lite3")
+    died = scan(folder, db, *models)
+    assert died.returncode in (-signal.SIGABRT, 128 + signal.SIGABRT), died.stderr
+    finished = scan(folder, db, *models)
+    assert finished.returncode == 1, finished.stderr
+    failures = json.loads(finished.stdout)["failures"]
+    assert sorted((f["path"], f["model"]) for f in failures) == [
+        (str(poisoned), "efficientnet-lite3"), (str(poisoned), "ssd-mobilenet-v2")]
+    with TagStore(db, read_only=True) as store:
+        assert store.search("dog") and store.search("horse") and store.in_flight() == {}
+        assert {t.source for t in store.tags_of(folder / "dog.jpg")} == {
+            "ssd-mobilenet-v2", "efficientnet-lite3"}

@@ -303,3 +303,24 @@ def test_interrupted_scan_keeps_finished_work_and_a_rerun_completes(photos, tmp_
     assert rerun.returncode == 0
     assert json.loads(out)["scanned"] == 48 - kept  # continues, does not start over
     assert scanned_rows(db) == 48
+
+
+def test_a_file_only_one_model_still_needs_is_decoded_only_for_it(tmp_path, photos):
+    """Two models share one decode, but --mode new asks each model only for its own
+    work: a photo the detector already tagged goes through the classifier alone."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("dog", "horses", "cat"):
+        shutil.copy(photos[name], folder / f"{name}{photos[name].suffix}")
+    db = tmp_path / "tags.sqlite3"
+    scan([folder / "dog.jpg"], db=db, model="ssd-mobilenet-v2", precision="f32")
+    report = scan(folder, db=db, model=["ssd-mobilenet-v2", "efficientnet-lite3"],
+                  precision="f32")
+    detector, classifier = report.models["ssd-mobilenet-v2"], report.models["efficientnet-lite3"]
+    assert (detector.tagged, detector.up_to_date) == (2, 1)
+    assert (classifier.tagged, classifier.up_to_date) == (3, 0)
+    assert report.inferred == 5  # 2 + 3: the detector did not see dog.jpg again
+    assert report.images_stored == 3
+    with TagStore(db) as store:
+        assert {t.source for t in store.tags_of(folder / "dog.jpg")} == {
+            "ssd-mobilenet-v2", "efficientnet-lite3"}
