@@ -23,7 +23,8 @@ from .models.catalogue import Catalogue, CatalogueError, ModelSpec, load_catalog
 from .models.install import InstallError
 from .outputs.base import OutputWriter
 from .outputs.digikam import DigikamWriter
-from .outputs.digikam_database import DigikamDatabase, DigikamError
+from .outputs.digikam_database import DigikamDatabase
+from .outputs.digikam_settings import DigikamError
 from .outputs.exiv2_library import MissingLibraryError
 from .outputs.metadata_files import MetadataError
 from .outputs.xmp import XmpWriter, import_keywords

@@ -365,3 +365,57 @@ def test_the_writer_works_from_python_as_the_readme_shows(tmp_path, photos):
     with pytest.raises(autotags.AutotagsError, match="no such digiKam database"):
         autotags.DigikamDatabase(tmp_path / "none.db")
     assert issubclass(autotags.DigikamError, RuntimeError)
+
+
+# ---- a way back (issue: digiKam on MariaDB, part 4, on SQLite) ----------------------------
+
+def all_tag_rows(database: Path) -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(database) as db:
+        return {table: sorted(db.execute(f"SELECT * FROM {table}"))
+                for table in ("Tags", "TagsTree", "ImageTags", "TagProperties")}
+
+
+def test_undo_restores_the_exact_rows_of_before_the_run(tmp_path, photos):
+    collection = make_collection(tmp_path, photos)
+    before = all_tag_rows(collection.database)
+    db = tmp_path / "tags.sqlite3"
+    scanned = autotags("digikam", "scan", "--digikam-db", collection.database, "--db", db)
+    assert scanned.returncode == 0, scanned.stderr
+    assert "recorded as run 1" in scanned.stdout
+    after = all_tag_rows(collection.database)
+    assert after != before  # auto tags created and linked, digiKam's old auto/cat replaced
+    listed = autotags("digikam", "undo", "--list", "--digikam-db", collection.database,
+                      "--db", db)
+    assert listed.returncode == 0 and listed.stdout.startswith("run 1 on ")
+    undone = autotags("digikam", "undo", "--digikam-db", collection.database, "--db", db)
+    assert undone.returncode == 0, undone.stderr
+    assert undone.stdout.startswith("digikam: took back run 1")
+    assert all_tag_rows(collection.database) == before
+    assert_tag_tree_consistent(collection.database)
+    again = autotags("digikam", "undo", "--digikam-db", collection.database, "--db", db)
+    assert again.returncode == 3 and "no run to undo" in again.stderr  # once is enough
+
+
+def test_undo_leaves_and_reports_what_digikams_user_changed_since(tmp_path, photos):
+    collection = make_collection(tmp_path, photos)
+    db = tmp_path / "tags.sqlite3"
+    assert autotags("digikam", "scan", "--digikam-db", collection.database, "--db",
+                    db).returncode == 0
+    dog = collection.images["dog.jpg"]
+    with sqlite3.connect(collection.database) as raw:
+        dog_tag = raw.execute("""SELECT Tags.id FROM Tags JOIN ImageTags ON tagid = Tags.id
+                                 WHERE imageid = ? AND name = 'dog'""", (dog,)).fetchone()[0]
+        # digiKam's user removes the dog link, and files the photo under the new tag too
+        raw.execute("DELETE FROM ImageTags WHERE imageid = ? AND tagid = ?", (dog, dog_tag))
+        horse = raw.execute("SELECT id FROM Tags WHERE name = 'horse'").fetchone()[0]
+        raw.execute("INSERT INTO ImageTags(imageid, tagid) VALUES (?, ?)",
+                    (collection.images["eagle.jpg"], horse))
+    undone = autotags("digikam", "undo", "--digikam-db", collection.database, "--db", db)
+    assert undone.returncode == 1, undone.stderr
+    assert f"left as it is: image {dog}: tag {dog_tag} was already removed since" in \
+        undone.stdout
+    assert "tag 'horse'" in undone.stdout and "was kept" in undone.stdout
+    paths = tag_paths_of(collection.database, collection.images["eagle.jpg"])
+    assert "auto/horse" in paths  # the user's own link stays, and so does its tag
+    assert "auto/dog" not in tag_paths_of(collection.database, dog)
+    assert_tag_tree_consistent(collection.database)

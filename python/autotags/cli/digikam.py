@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from pathlib import Path
 
+from .. import locations
 from ..collection.policy import POLICIES
 from ..outputs.digikam import DigikamWriter
-from ..outputs.digikam_database import DigikamDatabase, digikam_config, find_database
+from ..outputs.digikam_database import DigikamDatabase
+from ..outputs.digikam_journal import DigikamJournal, journal_for
+from ..outputs.digikam_settings import digikam_config, find_database
 from .collection import add_scan_options, scan_and_report
 from .options import (
     EXIT_CODES_HELP,
@@ -16,6 +20,7 @@ from .options import (
     EXIT_SOME_FILES_FAILED,
     HelpFormatter,
     add_db_option,
+    positive_int,
 )
 from .options import open_store as open_tag_store
 from .output_reports import print_output_report
@@ -42,28 +47,57 @@ def _open_digikam(args: argparse.Namespace) -> tuple[DigikamDatabase, dict[str, 
     return database, {image.path: image.id for image in collection.images}
 
 
-def _writer(args: argparse.Namespace, database: DigikamDatabase,
-            images: dict[str, int]) -> DigikamWriter:
+def _journal(args: argparse.Namespace) -> DigikamJournal:
+    """Beside the tag store, whose folder a scan makes if it is the default one."""
+    store = Path(args.db) if args.db else locations.default_database(make_folder=True)
+    return DigikamJournal(journal_for(store))
+
+
+def _writer(args: argparse.Namespace, database: DigikamDatabase, images: dict[str, int],
+            journal: DigikamJournal) -> DigikamWriter:
     return DigikamWriter(database, images, tag_paths=args.tag_paths, policy=args.policy,
-                         dry_run=args.dry_run)
+                         dry_run=args.dry_run, journal=journal)
 
 
 def cmd_digikam_scan(args: argparse.Namespace) -> int:
     database, images = _open_digikam(args)
-    with database:
+    with database, _journal(args) as journal:
         if not images:
             log.warning("digiKam's collection has no reachable images")
             return EXIT_OK
-        return scan_and_report(args, sorted(images), [_writer(args, database, images)])
+        return scan_and_report(args, sorted(images), [_writer(args, database, images,
+                                                              journal)])
 
 
 def cmd_digikam_sync(args: argparse.Namespace) -> int:
     database, images = _open_digikam(args)
-    with database, open_tag_store(args, write=True) as store:
-        writer = _writer(args, database, images)
+    with database, open_tag_store(args, write=True) as store, _journal(args) as journal:
+        writer = _writer(args, database, images, journal)
         writer.write_all(store, sorted(images))
     print_output_report(writer)
     return EXIT_SOME_FILES_FAILED if writer.report.failures else EXIT_OK
+
+
+def cmd_digikam_undo(args: argparse.Namespace) -> int:
+    path = Path(args.digikam_db) if args.digikam_db else find_database()
+    with DigikamDatabase(path, force=args.force, read_only=args.list) as database, \
+            _journal(args) as journal:
+        if args.list:
+            for run in journal.runs(database.identity):
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started))
+                undone = " (undone)" if run.undone else ""
+                print(f"run {run.id} on {when}: {run.tags_created} tags created, "
+                      f"{run.links_added} links added, {run.links_removed} removed{undone}")
+            return EXIT_OK
+        database.check_writable()
+        backup = database.back_up()
+        run, left = journal.undo(database, args.run)
+    print(f"digikam: took back run {run.id} ({run.links_added} links added, "
+          f"{run.links_removed} removed, {run.tags_created} tags created)")
+    print(f"  backup of the database before undoing: {backup}")
+    for reason in left:
+        print(f"  left as it is: {reason}")
+    return EXIT_SOME_FILES_FAILED if left else EXIT_OK
 
 
 def _add_digikam_options(parser: argparse.ArgumentParser) -> None:
@@ -116,3 +150,27 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
                               "(default: %(default)s)")
     _add_digikam_options(syncing)
     syncing.set_defaults(handler=cmd_digikam_sync)
+
+    undoing = actions.add_parser(
+        "undo", help="take back what one run wrote into digiKam's database",
+        description="Every run that changes digiKam's database records exactly which rows it "
+                    "added and removed (tags created, image-tag links) in a journal beside "
+                    "autotags' tag database. `undo` takes one run back (the last by default): "
+                    "links it added go, links it removed come back, tags it created go if "
+                    "nothing uses them now. Only rows that are still as that run left them "
+                    "are touched; what digiKam's user changed since is reported and left. "
+                    "The database is copied to a backup first. `digikam sync` writes the "
+                    "tags again.",
+        epilog=EXIT_CODES_HELP, formatter_class=HelpFormatter)
+    undoing.add_argument("run", nargs="?", type=positive_int, default=None, metavar="RUN",
+                         help="the run to take back (default: the last one not yet undone; "
+                              "--list shows them)")
+    undoing.add_argument("--list", action="store_true",
+                         help="list the runs recorded for this database, change nothing")
+    undoing.add_argument("--digikam-db", metavar="FILE",
+                         help=f"digiKam's core database, digikam4.db (default: the one named "
+                              f"in {digikam_config()}, group [Database Settings])")
+    undoing.add_argument("--force", action="store_true",
+                         help="undo even while digiKam is running (not recommended)")
+    add_db_option(undoing)
+    undoing.set_defaults(handler=cmd_digikam_undo)

@@ -16,7 +16,9 @@ from ..collection.policy import Policy
 from ..collection.store import Failure, KeywordLedger, KeywordsToWrite, TagStore, WrittenKeywords
 from ..vocabulary.hierarchy import TagPaths
 from .base import OutputReport, OutputWriter
-from .digikam_database import DigikamDatabase, DigikamError, TagChanges
+from .digikam_database import DigikamDatabase, RowChanges, TagChanges
+from .digikam_journal import DigikamJournal
+from .digikam_settings import DigikamError
 from .keyword_fields import is_auto
 
 BATCH_IMAGES = 256  # images per transaction in digiKam's database
@@ -28,22 +30,25 @@ class DigikamReport(OutputReport):
     images_checked: int = 0           # images whose tags were compared and written
     backup: Path | None = None
     integrity: str | None = None          # PRAGMA integrity_check after writing
+    run: int | None = None                # its number in the journal (digikam undo RUN)
 
 
 class DigikamWriter(OutputWriter):
     """Writes stored machine tags of the images of a digiKam collection into its
     database. Give it to :func:`autotags.scan` as an output, or call :meth:`write_all`.
-    ``dry_run`` works out every change and rolls it back."""
+    ``dry_run`` works out every change and rolls it back. A `journal` records every
+    row each batch changes, so that ``autotags digikam undo`` can take the run back."""
 
     name = "digikam"
     report: DigikamReport
 
     def __init__(self, database: DigikamDatabase, image_ids: dict[str, int], *,
                  tag_paths: TagPaths = "flat", policy: Policy = "replace",
-                 dry_run: bool = False) -> None:
+                 dry_run: bool = False, journal: DigikamJournal | None = None) -> None:
         super().__init__(f"digikam:{database.path.resolve()}", tag_paths=tag_paths,
                          policy=policy)
         self.database, self.dry_run = database, dry_run
+        self.journal = None if dry_run else journal
         self._ids = {canonical_path(path): image for path, image in image_ids.items()}
         self.paths = {image: path for path, image in self._ids.items()}
         self.report = DigikamReport()
@@ -75,6 +80,16 @@ class DigikamWriter(OutputWriter):
                 f"digiKam's database fails its integrity check after writing; the backup "
                 f"{self.report.backup} holds it as it was"))
 
+    def _journal(self, rows: RowChanges | None) -> None:
+        """What the batch digiKam just committed changed, for `digikam undo`."""
+        self.report.changes.rows = None
+        if self.journal is None or rows is None or not (
+                rows.tags or rows.links_added or rows.links_removed):
+            return
+        if self.report.run is None:
+            self.report.run = self.journal.start(self.database.identity)
+        self.journal.record(self.report.run, rows)
+
     def summary(self) -> list[str]:
         report, changes = self.report, self.report.changes
         verb = "would change" if self.dry_run else "changed"
@@ -91,6 +106,8 @@ class DigikamWriter(OutputWriter):
             lines.append(f"  backup of the database before writing: {report.backup}")
         if report.integrity is not None:
             lines.append(f"  integrity check: {report.integrity}")
+        if report.run is not None:
+            lines.append(f"  recorded as run {report.run}: `autotags digikam undo` takes it back")
         return lines
 
     def _would_change(self, batch: list[tuple[str, KeywordsToWrite]]) -> bool:
@@ -110,11 +127,13 @@ class DigikamWriter(OutputWriter):
         try:
             if not self.dry_run and self.report.backup is None and self._would_change(batch):
                 self.report.backup = self.database.back_up()  # before the first change only
+            self.report.changes.rows = RowChanges() if self.journal else None
             with self.database.transaction(dry_run=self.dry_run):
                 self._set_tags(batch, self.report.changes)
         except sqlite3.Error as error:
             raise DigikamError(f"{self.database.path}: writing failed ({error}); the batch "
                                "was rolled back, the database is as it was before it") from None
+        self._journal(self.report.changes.rows)
         self.report.images_checked += len(batch)
         if not self.dry_run:  # after digiKam's commit: a crash in between writes again
             for path, wanted in batch:

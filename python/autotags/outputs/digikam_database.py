@@ -10,7 +10,6 @@ all digiKam's internal tags (``_Digikam_Internal_Tags_``, TagProperty ``internal
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import os
 import sqlite3
@@ -22,10 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..collection.files import glob_escape
-from ..errors import AutotagsError
+from .digikam_settings import DigikamError, digikam_processes
 
 AUTO_ROOT = "auto"
-CORE_DATABASE_FILE = "digikam4.db"
 NEWEST_KNOWN_VERSION = 17  # digiKam 9.2: 16 added AlbumRoots.caseSensitivity, 17 a time zone
 OLDEST_KNOWN_VERSION = 8
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -42,64 +40,6 @@ REQUIRED_COLUMNS = {
     "Settings": {"keyword", "value"},
 }
 REQUIRED_TRIGGERS = {"insert_tagstree", "delete_tagstree"}
-
-
-class DigikamError(AutotagsError, RuntimeError):
-    """digiKam's database cannot be used; nothing in it was changed."""
-
-
-def digikam_config() -> Path:
-    config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
-    return Path(config_home) / "digikamrc"
-
-
-def find_database(config: Path | None = None) -> Path:
-    """The core database named in digiKam's settings (group ``[Database Settings]``)."""
-    config = config or digikam_config()
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    try:
-        parser.read_string(config.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, configparser.Error) as error:
-        raise DigikamError(f"cannot read digiKam's settings {config} ({error}); give the "
-                           "database with --digikam-db") from None
-    if not parser.has_section("Database Settings"):
-        raise DigikamError(f"{config} names no database (no [Database Settings]); give it "
-                           "with --digikam-db")
-    settings = {key.split("[", 1)[0].strip(): value.strip()
-                for key, value in parser.items("Database Settings")}
-    kind = settings.get("Database Type", "QSQLITE")
-    if kind != "QSQLITE":
-        raise DigikamError(f"digiKam uses a {'MySQL/MariaDB' if 'MYSQL' in kind else kind} "
-                           "database here; autotags writes only digiKam's SQLite databases "
-                           "(not supported yet)")
-    name = settings.get("Database Name") or settings.get("Database File Path")
-    if not name:
-        raise DigikamError(f"{config} names no database folder; give it with --digikam-db")
-    location = Path(os.path.expandvars(os.path.expanduser(name)))
-    return location if location.suffix == ".db" else location / CORE_DATABASE_FILE
-
-
-_INTERPRETERS = (b"python", b"sh", b"bash", b"perl", b"env")
-
-
-def digikam_processes() -> list[int]:
-    """Process ids of running digiKam applications (they cache tags in memory): by
-    process name, program path, or a script of that name run by an interpreter."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            arguments = [os.path.basename(a) for a in
-                         (entry / "cmdline").read_bytes().split(b"\0")[:2]]
-            program = arguments[0] if arguments else b""
-            script = arguments[1] if len(arguments) > 1 and program.startswith(
-                _INTERPRETERS) else b""
-            if (entry / "comm").read_text().strip() == "digikam" or \
-                    b"digikam" in (program, script):
-                found.append(int(entry.name))
-    return found
 
 
 @dataclass(frozen=True)
@@ -130,6 +70,16 @@ class TagChanges:
     links_removed: int = 0
     images_changed: int = 0
     per_image: list[ImageChange] | None = None  # kept when asked for (dry runs)
+    rows: RowChanges | None = None  # the exact rows, when asked for (the undo journal)
+
+
+@dataclass
+class RowChanges:
+    """The rows a write added to and removed from digiKam's database."""
+
+    tags: list[tuple[int, int, str]] = field(default_factory=list)  # id, pid, name created
+    links_added: list[tuple[int, int]] = field(default_factory=list)  # imageid, tagid
+    links_removed: list[tuple[int, int]] = field(default_factory=list)
 
 
 def check_schema(db: sqlite3.Connection, path: Path) -> int:
@@ -297,6 +247,9 @@ class DigikamDatabase:
                              [(image, t) for t in sorted(set(wanted) - set(current))])
         changes.links_added += len(added)
         changes.links_removed += len(drop)
+        if changes.rows is not None:
+            changes.rows.links_added += [(image, t) for t in sorted(set(wanted) - set(current))]
+            changes.rows.links_removed += [(image, t) for t in sorted(drop)]
         changes.images_changed += bool(added or drop)
         if changes.per_image is not None and (added or drop):
             changes.per_image.append(ImageChange(
@@ -334,15 +287,65 @@ class DigikamDatabase:
         for depth, name in enumerate(parts, 1):
             row = self._db.execute("SELECT id FROM Tags WHERE pid = ? AND name = ?",
                                    (parent, name)).fetchone()
-            if row is None:
-                row = (self._db.execute("INSERT INTO Tags(pid, name) VALUES (?, ?)",
-                                        (parent, name)).lastrowid,)
-                changes.tags_created.append("/".join(parts[:depth]))
-            parent = row[0]
+            if row is not None:
+                parent = int(row[0])
+                continue
+            created = self._db.execute("INSERT INTO Tags(pid, name) VALUES (?, ?)",
+                                       (parent, name)).lastrowid
+            if created is None:
+                raise DigikamError(f"{self.path}: digiKam's Tags table gave no id for {name!r}")
+            changes.tags_created.append("/".join(parts[:depth]))
+            if changes.rows is not None:
+                changes.rows.tags.append((created, parent, name))
+            parent = created
         return parent
 
     def integrity_check(self) -> str:
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    @property
+    def identity(self) -> str:
+        """How the journal knows this database again."""
+        return f"sqlite:{self.path.resolve()}"
+
+    def revert(self, rows: RowChanges) -> list[str]:
+        """Takes back `rows` (what one run did) where digiKam's database still holds them
+        as the run left them, in one transaction; says what it left and why."""
+        left: list[str] = []
+        with self.transaction():
+            for image, tag in rows.links_added:
+                if self._db.execute("DELETE FROM ImageTags WHERE imageid = ? AND tagid = ?",
+                                    (image, tag)).rowcount == 0:
+                    left.append(f"image {image}: tag {tag} was already removed since")
+            for image, tag in rows.links_removed:
+                left.extend(self._relink(image, tag))
+            for tag, pid, name in reversed(rows.tags):
+                left.extend(self._remove_created_tag(tag, pid, name))
+        return left
+
+    def _relink(self, image: int, tag: int) -> list[str]:
+        if self._db.execute("SELECT count(*) FROM Images WHERE id = ?", (image,)).fetchone()[0] \
+                == 0 or self._db.execute("SELECT count(*) FROM Tags WHERE id = ?",
+                                         (tag,)).fetchone()[0] == 0:
+            return [f"image {image}: its tag {tag} cannot be linked again (the image or the tag "
+                    "was deleted since)"]
+        self._db.execute("INSERT OR IGNORE INTO ImageTags(imageid, tagid) VALUES (?, ?)",
+                         (image, tag))
+        return []
+
+    def _remove_created_tag(self, tag: int, pid: int, name: str) -> list[str]:
+        row = self._db.execute("SELECT pid, name FROM Tags WHERE id = ?", (tag,)).fetchone()
+        if row is None:
+            return []  # digiKam's user deleted it since: nothing to do
+        in_use = any(self._db.execute(query, (tag,)).fetchone()[0] for query in (
+            "SELECT count(*) FROM ImageTags WHERE tagid = ?",
+            "SELECT count(*) FROM Tags WHERE pid = ?",
+            "SELECT count(*) FROM TagProperties WHERE tagid = ?"))
+        if tuple(row) != (pid, name) or in_use:
+            return [f"tag {name!r} ({tag}) was kept: digiKam's user moved, renamed or used it "
+                    "since"]
+        self._db.execute("DELETE FROM Tags WHERE id = ?", (tag,))
+        return []
 
 
 def album_root_path(identifier: str, specific_path: str) -> Path | None:
