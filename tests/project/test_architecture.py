@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE_ROOT = Path(__file__).resolve().parents[2] / "python" / "autotags"
 # Modules built from cpp/ rather than read from a .py file: leaves of the graph.
 EXTENSION_MODULES = frozenset({"autotags._engine"})
@@ -177,28 +179,20 @@ def throwaway_package(root: Path, modules: dict[str, str]) -> Path:
     return package
 
 
-def test_the_room_rules_see_a_forbidden_import(tmp_path):
-    package = throwaway_package(tmp_path, {
-        "collection/scanning.py": "",
-        "outputs/xmp.py": "def late():\n    from ..collection import scanning\n"})
-    graph = import_graph(package)
-    assert importers(graph, "throwaway.outputs", "throwaway.collection.scanning") == [
-        "throwaway.outputs.xmp"]
-    (package / "outputs" / "xmp.py").write_text("from ..collection import files\n")
-    assert importers(import_graph(package), "throwaway.outputs",
-                     "throwaway.collection.scanning") == []
-
-
-def test_a_rule_on_a_package_covers_the_modules_inside_it(tmp_path):
-    package = throwaway_package(tmp_path, {
-        "collection/store/search.py": "",
-        "collection/discovery.py": "from .store.search import something\n"})
-    graph = import_graph(package)
-    assert importers(graph, "throwaway.collection.discovery", "throwaway.collection.store") == [
-        "throwaway.collection.discovery"]
-    (package / "collection" / "discovery.py").write_text("from . import files\n")
-    assert importers(import_graph(package), "throwaway.collection.discovery",
-                     "throwaway.collection.store") == []
+@pytest.mark.parametrize(("modules", "importer", "target", "fixed"), [
+    ({"collection/scanning.py": "",  # an import inside a function counts too
+      "outputs/xmp.py": "def late():\n    from ..collection import scanning\n"},
+     "outputs/xmp.py", "collection.scanning", "from ..collection import files\n"),
+    ({"collection/store/search.py": "",  # a rule on a package covers the modules inside it
+      "collection/discovery.py": "from .store.search import something\n"},
+     "collection/discovery.py", "collection.store", "from . import files\n"),
+])
+def test_the_room_rules_see_a_forbidden_import(tmp_path, modules, importer, target, fixed):
+    package = throwaway_package(tmp_path, modules)
+    under = "throwaway." + importer.removesuffix(".py").replace("/", ".")
+    assert importers(import_graph(package), under, f"throwaway.{target}") == [under]
+    (package / importer).write_text(fixed)
+    assert importers(import_graph(package), under, f"throwaway.{target}") == []
 
 
 TESTS_ROOT = Path(__file__).resolve().parents[1]
