@@ -20,10 +20,11 @@ SYSTEM_PACKAGES=(g++ pkg-config libvips-dev libraw-dev python3-venv python3-dev 
 # vocabulary against WordNet and search real fruit photos from OpenCV's examples.
 # exiftool reads back the XMP autotags writes; rawtran-doc ships a real Canon CR2;
 # digikam-data has digiKam's database schema (dbconfig.xml); the review page's tests drive
-# Debian's Chromium headless through its chromedriver.
+# Debian's Chromium headless through its chromedriver; the MariaDB tests start a private
+# mariadbd from mariadb-server (no system service is used).
 (( WITH_TESTS )) && SYSTEM_PACKAGES+=(libvips-tools clang libclang-rt-14-dev wordnet-base
                                       opencv-doc libimage-exiftool-perl rawtran-doc
-                                      digikam-data chromium chromium-driver)
+                                      digikam-data chromium chromium-driver mariadb-server)
 
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do
@@ -63,8 +64,8 @@ fi
 
 say "building and installing autotags"
 # Extras: xmp (python-exiv2, for XMP sidecars and embedded keywords), cluster (Dask),
-# web (the review page, autotags serve).
-target="$ROOT[xmp,cluster,web]"
-(( WITH_TESTS )) && target="$ROOT[xmp,cluster,web,test]"
+# web (the review page, autotags serve), mariadb (digiKam on MariaDB/MySQL).
+target="$ROOT[xmp,cluster,web,mariadb]"
+(( WITH_TESTS )) && target="$ROOT[xmp,cluster,web,mariadb,test]"
 "${PIP[@]}" install --no-build-isolation "$target"
 say "autotags is installed in $VENV (activate it with: source $VENV/bin/activate)"

@@ -177,14 +177,16 @@ def test_a_running_digikam_is_refused(tmp_path, photos):
     assert "digiKam is running" in message and "--force" in message
 
 
-def test_a_mysql_configuration_is_refused(tmp_path, photos):
+def test_a_mysql_configuration_without_its_server_is_one_line(tmp_path, photos):
+    """MariaDB/MySQL databases are written since issue 24; one that cannot be reached is
+    refused in one line (the server here: a socket nobody listens on)."""
     config = tmp_path / "config"
     config.mkdir()
     (config / "digikamrc").write_text(
         "[Database Settings]\nDatabase Type=QMYSQL\nDatabase Name=digikam\n"
-        "Database Hostname=localhost\n", encoding="utf-8")
+        f"Database Connectoptions=UNIX_SOCKET={tmp_path / 'nobody.sock'}\n", encoding="utf-8")
     message = refused(tmp_path / "db", photos, env={"XDG_CONFIG_HOME": str(config)})
-    assert "MySQL/MariaDB" in message and "not supported yet" in message
+    assert "cannot connect to digiKam's database mysql://root@" in message
 
 
 def images_linked(database: Path) -> int:

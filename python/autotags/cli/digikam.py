@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +15,12 @@ from ..collection.policy import POLICIES
 from ..outputs.digikam import DigikamWriter
 from ..outputs.digikam_database import DigikamDatabase
 from ..outputs.digikam_journal import DigikamJournal, journal_for
-from ..outputs.digikam_settings import digikam_config, find_database
+from ..outputs.digikam_settings import (
+    DatabaseLocation,
+    digikam_config,
+    find_database,
+    parse_mysql_address,
+)
 from .collection import add_scan_options, scan_and_report
 from .options import (
     EXIT_CODES_HELP,
@@ -31,8 +39,8 @@ log = logging.getLogger("autotags")
 
 def _open_digikam(args: argparse.Namespace) -> tuple[DigikamDatabase, dict[str, int]]:
     """digiKam's database, checked, and its reachable images (path -> digiKam's id)."""
-    path = Path(args.digikam_db) if args.digikam_db else find_database()
-    database = DigikamDatabase(path, force=args.force, read_only=args.dry_run)
+    database = DigikamDatabase(database_location(args), force=args.force,
+                               read_only=args.dry_run)
     try:
         if not args.dry_run:
             database.check_writable()
@@ -43,8 +51,24 @@ def _open_digikam(args: argparse.Namespace) -> tuple[DigikamDatabase, dict[str, 
     for root in collection.unmounted:
         log.warning("skipped the album root %s: it is not mounted (its images are kept as "
                     "they are)", root)
-    log.info("digiKam's database %s: %d images", database.path, len(collection.images))
+    log.info("digiKam's database %s: %d images", database.where, len(collection.images))
     return database, {image.path: image.id for image in collection.images}
+
+
+PASSWORD_VARIABLE = "AUTOTAGS_DIGIKAM_PASSWORD"
+
+
+def database_location(args: argparse.Namespace) -> DatabaseLocation:
+    """--digikam-db as a file or a mysql:// address, else what digiKam's settings say."""
+    given = args.digikam_db
+    if not given:
+        return find_database()
+    if given.startswith(("mysql://", "mariadb://")):
+        password = os.environ.get(PASSWORD_VARIABLE)
+        if password is None:
+            password = getpass.getpass(f"password for {given}: ") if sys.stdin.isatty() else ""
+        return parse_mysql_address(given, password)
+    return Path(given)
 
 
 def _journal(args: argparse.Namespace) -> DigikamJournal:
@@ -79,8 +103,8 @@ def cmd_digikam_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_digikam_undo(args: argparse.Namespace) -> int:
-    path = Path(args.digikam_db) if args.digikam_db else find_database()
-    with DigikamDatabase(path, force=args.force, read_only=args.list) as database, \
+    with DigikamDatabase(database_location(args), force=args.force,
+                         read_only=args.list) as database, \
             _journal(args) as journal:
         if args.list:
             for run in journal.runs(database.identity):
@@ -102,9 +126,11 @@ def cmd_digikam_undo(args: argparse.Namespace) -> int:
 
 def _add_digikam_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--digikam-db", metavar="FILE",
-        help=f"digiKam's core database, digikam4.db (default: the one named in "
-             f"{digikam_config()}, group [Database Settings])")
+        "--digikam-db", metavar="FILE|mysql://USER@HOST:PORT/NAME",
+        help=f"digiKam's core database: its file, digikam4.db, or its MariaDB/MySQL "
+             f"database (the password from ${PASSWORD_VARIABLE} or a prompt, never in the "
+             f"address; mysql://USER@/NAME?socket=PATH for a socket) (default: the one named "
+             f"in {digikam_config()}, group [Database Settings])")
     add_tag_paths_option(parser)
     parser.add_argument("--dry-run", action="store_true",
                         help="print what would change in digiKam's database, change nothing "
@@ -167,9 +193,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
                               "--list shows them)")
     undoing.add_argument("--list", action="store_true",
                          help="list the runs recorded for this database, change nothing")
-    undoing.add_argument("--digikam-db", metavar="FILE",
-                         help=f"digiKam's core database, digikam4.db (default: the one named "
-                              f"in {digikam_config()}, group [Database Settings])")
+    undoing.add_argument("--digikam-db", metavar="FILE|mysql://USER@HOST:PORT/NAME",
+                         help=f"digiKam's core database, as for digikam scan (default: the "
+                              f"one named in {digikam_config()})")
     undoing.add_argument("--force", action="store_true",
                          help="undo even while digiKam is running (not recommended)")
     add_db_option(undoing)

@@ -6,7 +6,6 @@ own older auto tags too), Update keeps them; tags a person rejected go either wa
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,8 +44,7 @@ class DigikamWriter(OutputWriter):
     def __init__(self, database: DigikamDatabase, image_ids: dict[str, int], *,
                  tag_paths: TagPaths = "flat", policy: Policy = "replace",
                  dry_run: bool = False, journal: DigikamJournal | None = None) -> None:
-        super().__init__(f"digikam:{database.path.resolve()}", tag_paths=tag_paths,
-                         policy=policy)
+        super().__init__(database.output_target, tag_paths=tag_paths, policy=policy)
         self.database, self.dry_run = database, dry_run
         self.journal = None if dry_run else journal
         self._ids = {canonical_path(path): image for path, image in image_ids.items()}
@@ -76,9 +74,15 @@ class DigikamWriter(OutputWriter):
         self.report.integrity = self.database.integrity_check()
         if self.report.integrity != "ok":
             self.report.failures.append(Failure(
-                str(self.database.path), self.name,
+                self.database.where, self.name,
                 f"digiKam's database fails its integrity check after writing; the backup "
                 f"{self.report.backup} holds it as it was"))
+
+    def _report_refused(self) -> None:
+        """Tags digiKam's database cannot hold: a failure of their image, the rest goes."""
+        for image, reason in self.report.changes.refused:
+            self.report.failures.append(Failure(self.paths[image], self.name, reason))
+        self.report.changes.refused.clear()
 
     def _journal(self, rows: RowChanges | None) -> None:
         """What the batch digiKam just committed changed, for `digikam undo`."""
@@ -125,15 +129,17 @@ class DigikamWriter(OutputWriter):
 
     def _write_batch(self, ledger: KeywordLedger, batch: list[tuple[str, KeywordsToWrite]]) -> None:
         try:
-            if not self.dry_run and self.report.backup is None and self._would_change(batch):
+            if not self.dry_run and self.database.can_back_up and self.report.backup is None \
+                    and self._would_change(batch):
                 self.report.backup = self.database.back_up()  # before the first change only
             self.report.changes.rows = RowChanges() if self.journal else None
             with self.database.transaction(dry_run=self.dry_run):
                 self._set_tags(batch, self.report.changes)
-        except sqlite3.Error as error:
-            raise DigikamError(f"{self.database.path}: writing failed ({error}); the batch "
+        except self.database.errors as error:
+            raise DigikamError(f"{self.database.where}: writing failed ({error}); the batch "
                                "was rolled back, the database is as it was before it") from None
         self._journal(self.report.changes.rows)
+        self._report_refused()
         self.report.images_checked += len(batch)
         if not self.dry_run:  # after digiKam's commit: a crash in between writes again
             for path, wanted in batch:

@@ -16,12 +16,13 @@ import sqlite3
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..collection.files import glob_escape
-from .digikam_settings import DigikamError, digikam_processes
+from .digikam_engines import Engine, MysqlEngine, SqliteEngine
+from .digikam_settings import DigikamError, MysqlLocation, digikam_processes
 
 AUTO_ROOT = "auto"
 NEWEST_KNOWN_VERSION = 17  # digiKam 9.2: 16 added AlbumRoots.caseSensitivity, 17 a time zone
@@ -71,6 +72,7 @@ class TagChanges:
     images_changed: int = 0
     per_image: list[ImageChange] | None = None  # kept when asked for (dry runs)
     rows: RowChanges | None = None  # the exact rows, when asked for (the undo journal)
+    refused: list[tuple[int, str]] = field(default_factory=list)  # image, why a tag could not go
 
 
 @dataclass
@@ -82,32 +84,32 @@ class RowChanges:
     links_removed: list[tuple[int, int]] = field(default_factory=list)
 
 
-def check_schema(db: sqlite3.Connection, path: Path) -> int:
+def check_schema(db: Engine) -> int:
     """The database's version, once it is known to have everything this code uses."""
-    tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    where = db.where
+    tables = db.tables()
     if not {"Settings", "Tags", "Images"} <= tables:
-        raise DigikamError(f"{path} is not a digiKam database; it was left as it was")
+        raise DigikamError(f"{where} is not a digiKam database; it was left as it was")
     row = db.execute("SELECT value FROM Settings WHERE keyword = 'DBVersion'").fetchone()
     try:
         version = int(row[0]) if row else 0
     except ValueError:
         version = 0
     if version > NEWEST_KNOWN_VERSION:
-        raise DigikamError(f"{path} has digiKam's database version {version}, newer than the "
+        raise DigikamError(f"{where} has digiKam's database version {version}, newer than the "
                            f"newest this autotags knows ({NEWEST_KNOWN_VERSION}); it was left "
                            "as it was (update autotags)")
     if version < OLDEST_KNOWN_VERSION:
-        raise DigikamError(f"{path}: unknown digiKam database version {row[0] if row else '-'}"
+        raise DigikamError(f"{where}: unknown digiKam database version {row[0] if row else '-'}"
                            "; it was left as it was")
     for table, columns in REQUIRED_COLUMNS.items():
-        present = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        present = db.columns(table)
         if not columns <= present:
             missing = ", ".join(sorted(columns - present))
-            raise DigikamError(f"{path}: digiKam's table {table} lacks {missing}; an unknown "
+            raise DigikamError(f"{where}: digiKam's table {table} lacks {missing}; an unknown "
                                "schema, left as it was")
-    triggers = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
-    if not triggers >= REQUIRED_TRIGGERS:
-        raise DigikamError(f"{path}: digiKam's tag-tree triggers are missing; an unknown "
+    if not db.triggers() >= REQUIRED_TRIGGERS:
+        raise DigikamError(f"{where}: digiKam's tag-tree triggers are missing; an unknown "
                            "schema, left as it was")
     return version
 
@@ -119,37 +121,49 @@ BACKUPS_KEPT = 3  # the copies of before the last runs that changed something
 class DigikamDatabase:
     """One digiKam core database, checked before anything is written to it."""
 
-    def __init__(self, path: str | os.PathLike[str], *, force: bool = False,
-                 read_only: bool = False) -> None:
-        """Checks and opens digiKam's database at `path`. ``read_only`` (for dry runs)
-        never opens the file for writing: changes are worked out on a copy in memory."""
-        self.path = Path(path).expanduser()
-        if not self.path.is_file():
+    def __init__(self, location: str | os.PathLike[str] | MysqlLocation, *,
+                 force: bool = False, read_only: bool = False) -> None:
+        """Checks and opens digiKam's database: a SQLite file or a MariaDB/MySQL database.
+        ``read_only`` (for dry runs) never writes: a file is worked on as a copy in memory,
+        a server's changes are rolled back."""
+        self.path = None if isinstance(location, MysqlLocation) else \
+            Path(location).expanduser()
+        if self.path is not None and not self.path.is_file():
             raise DigikamError(f"{self.path}: no such digiKam database")
         running = digikam_processes()
         if running and not force:
             raise DigikamError(
                 f"digiKam is running (process {running[0]}); close it first, as it keeps tags "
                 "in memory and does not expect another program to change them (or --force)")
-        uri = "file:" + urllib.parse.quote(os.fsencode(self.path.resolve()))
+        self._db: Engine = SqliteEngine(self.path, read_only=read_only) if self.path else \
+            MysqlEngine(location)  # type: ignore[arg-type]
         try:
-            with contextlib.closing(sqlite3.connect(uri + "?mode=ro", uri=True,
-                                                    timeout=BUSY_TIMEOUT_SECONDS)) as reader:
-                self.version = check_schema(reader, self.path)
-                if read_only:
-                    self._db = sqlite3.connect(":memory:", isolation_level=None)
-                    reader.backup(self._db)
-        except sqlite3.DatabaseError as error:
-            raise DigikamError(f"{self.path}: cannot read it as a digiKam database ({error}); "
-                               "it was left as it was") from None
-        if not read_only:
-            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS,
-                                       isolation_level=None)
+            self.version = check_schema(self._db)
+            self._db.writable()
+        except BaseException:
+            self._db.close()
+            raise
+        self.errors = self._db.errors
         self.backup_path: Path | None = None
 
+    @property
+    def where(self) -> str:
+        """The database, for people to read."""
+        return self._db.where
+
+    @property
+    def identity(self) -> str:
+        """How the journal knows this database again."""
+        return self._db.identity
+
+    @property
+    def output_target(self) -> str:
+        """Its name in autotags' record of what outputs wrote."""
+        return f"digikam:{self.path.resolve() if self.path else self.identity}"
+
     def check_writable(self) -> None:
-        """Before any work: the database and its folder (backup, journal) take writes."""
-        for place in (self.path, self.path.parent):
+        """Before any work: the file and its folder (backup, journal) take writes."""
+        for place in (self.path, self.path.parent) if self.path else ():
             if not os.access(place, os.W_OK):
                 raise DigikamError(f"{place} is read-only: digiKam's database cannot be "
                                    "written (nor its backup made beside it)")
@@ -169,8 +183,8 @@ class DigikamDatabase:
         """The visible images of every album root that is reachable now."""
         try:
             return self._collection()
-        except sqlite3.Error as error:
-            raise DigikamError(f"{self.path}: cannot read digiKam's albums ({error})") from None
+        except self.errors as error:
+            raise DigikamError(f"{self.where}: cannot read digiKam's albums ({error})") from None
 
     def _collection(self) -> Collection:
         found = Collection()
@@ -192,15 +206,22 @@ class DigikamDatabase:
 
     # ---- writing ---------------------------------------------------------------------
 
-    def back_up(self) -> Path:
-        """A copy of the whole database beside it (SQLite's online backup), once per run;
+    @property
+    def can_back_up(self) -> bool:
+        """A file is copied before a run changes it; a server's database is not (the
+        journal takes a run back, see :mod:`.digikam_journal`)."""
+        return isinstance(self._db, SqliteEngine)
+
+    def back_up(self) -> Path | None:
+        """A copy of the whole file beside it (SQLite's online backup), once per run;
         only the newest :data:`BACKUPS_KEPT` copies are kept."""
+        if not isinstance(self._db, SqliteEngine) or self.path is None:
+            return None
         if self.backup_path is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             target = self.path.with_name(f"{self.path.name}{BACKUP_INFIX}{stamp}")
             try:
-                with contextlib.closing(sqlite3.connect(target)) as copy:
-                    self._db.backup(copy)
+                self._db.backup_into(target)
             except sqlite3.Error as error:
                 target.unlink(missing_ok=True)
                 raise DigikamError(f"cannot make a backup copy {target} before writing "
@@ -211,6 +232,8 @@ class DigikamDatabase:
 
     def backups(self) -> list[Path]:
         """autotags' backups of this database, oldest first (the names sort by time)."""
+        if self.path is None:
+            return []
         pattern = glob_escape(self.path.name + BACKUP_INFIX) + "*"
         return sorted(self.path.parent.glob(pattern))
 
@@ -219,24 +242,22 @@ class DigikamDatabase:
             with contextlib.suppress(OSError):
                 old.unlink()
 
-    @contextlib.contextmanager
-    def transaction(self, *, dry_run: bool = False) -> Iterator[None]:
+    def transaction(self, *, dry_run: bool = False) -> contextlib.AbstractContextManager[None]:
         """All of a batch or nothing; a dry run is rolled back."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self._db.execute("ROLLBACK" if dry_run else "COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
+        return self._db.transaction(dry_run=dry_run)
 
     def set_machine_tags(self, image: int, paths: Sequence[str], *, replace: bool,
                          rejected: frozenset[str], changes: TagChanges) -> None:
         """Links `image` to the tags `paths` (each ``auto/...``). ``replace`` first drops
         its other tags below ``auto``; tags named in `rejected` go either way. Call inside
         :meth:`transaction`."""
-        wanted = {self._tag_id(path, changes): path for path in paths}
+        wanted: dict[int, str] = {}
+        for path in paths:
+            problem = next(filter(None, map(self._db.name_problem, path.split("/"))), None)
+            if problem:
+                changes.refused.append((image, problem))
+            else:
+                wanted[self._tag_id(path, changes)] = path
         current = self._machine_tags_of(image)
         drop = {t for t, name in current.items()
                 if t not in wanted and (replace or name in rejected)}
@@ -293,7 +314,7 @@ class DigikamDatabase:
             created = self._db.execute("INSERT INTO Tags(pid, name) VALUES (?, ?)",
                                        (parent, name)).lastrowid
             if created is None:
-                raise DigikamError(f"{self.path}: digiKam's Tags table gave no id for {name!r}")
+                raise DigikamError(f"{self.where}: digiKam's Tags table gave no id for {name!r}")
             changes.tags_created.append("/".join(parts[:depth]))
             if changes.rows is not None:
                 changes.rows.tags.append((created, parent, name))
@@ -301,12 +322,7 @@ class DigikamDatabase:
         return parent
 
     def integrity_check(self) -> str:
-        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
-
-    @property
-    def identity(self) -> str:
-        """How the journal knows this database again."""
-        return f"sqlite:{self.path.resolve()}"
+        return self._db.integrity_check()
 
     def revert(self, rows: RowChanges) -> list[str]:
         """Takes back `rows` (what one run did) where digiKam's database still holds them

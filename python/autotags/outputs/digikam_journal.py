@@ -117,7 +117,7 @@ class DigikamJournal:
         if chosen is None:
             known = ", ".join(str(r.id) for r in candidates) or "none"
             which = "no run" if run is None else f"no run {run}"
-            raise DigikamError(f"{which} to undo in {database.path} (runs that can be undone: "
+            raise DigikamError(f"{which} to undo in {database.where} (runs that can be undone: "
                                f"{known})")
         left = database.revert(self._rows(chosen.id))
         with self._transaction():
