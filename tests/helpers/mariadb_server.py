@@ -24,8 +24,22 @@ USER, PASSWORD, NAME = "digikam", "not-a-secret", "digikam"
 
 @dataclass
 class MariaDB:
-    socket: Path
-    process: subprocess.Popen[bytes]
+    folder: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.folder / "mysql.sock"
+
+    def start(self) -> None:
+        """mariadbd on the folder's data, as a test's own child; back when it answers."""
+        self.process = subprocess.Popen(
+            [shutil.which("mariadbd") or "/usr/sbin/mariadbd", "--no-defaults",
+             f"--datadir={self.folder / 'data'}", f"--socket={self.socket}",
+             "--skip-networking", "--user=root", f"--pid-file={self.folder / 'mariadbd.pid'}",
+             f"--log-error={self.folder / 'error.log'}", "--innodb-buffer-pool-size=16M"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for(self)
 
     @property
     def address(self) -> str:
@@ -37,7 +51,7 @@ class MariaDB:
                                database=database, autocommit=True, charset="utf8mb4")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=60)
 
@@ -47,19 +61,13 @@ def private_mariadb(folder: Path) -> Iterator[MariaDB]:
     for tool in ("mariadb-install-db", "mariadbd"):
         assert shutil.which(tool) or Path(f"/usr/sbin/{tool}").exists(), \
             "the MariaDB tests need Debian's mariadb-server"
-    data, socket = folder / "data", folder / "mysql.sock"
     folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--user=root",
-                    "--auth-root-authentication-method=normal", "--skip-test-db"],
-                   check=True, capture_output=True, timeout=120)
-    process = subprocess.Popen(
-        [shutil.which("mariadbd") or "/usr/sbin/mariadbd", "--no-defaults", f"--datadir={data}",
-         f"--socket={socket}", "--skip-networking", "--user=root",
-         f"--pid-file={folder / 'mariadbd.pid'}", f"--log-error={folder / 'error.log'}",
-         "--innodb-buffer-pool-size=16M"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = MariaDB(socket, process)
+    subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={folder / 'data'}",
+                    "--user=root", "--auth-root-authentication-method=normal",
+                    "--skip-test-db"], check=True, capture_output=True, timeout=120)
+    server = MariaDB(folder)
     try:
-        _wait_for(server)
+        server.start()
         with contextlib.closing(server.connect(database=None, user="root")) as root:
             cursor = root.cursor()
             cursor.execute(f"CREATE DATABASE {NAME}")
@@ -73,7 +81,7 @@ def private_mariadb(folder: Path) -> Iterator[MariaDB]:
 def _wait_for(server: MariaDB) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
+        if server.process is None or server.process.poll() is not None:
             raise RuntimeError("mariadbd stopped while starting")
         with contextlib.suppress(pymysql.err.Error, FileNotFoundError):
             server.connect(database=None, user="root").close()

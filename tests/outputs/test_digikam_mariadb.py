@@ -202,8 +202,7 @@ def test_the_encrypted_password_reader_refuses_what_digikam_did_not_write(tmp_pa
                             tmp_path) == "x" * 200
 
 
-def test_a_server_stopped_mid_run_leaves_whole_batches_and_the_next_run_completes(
-        tmp_path, photos):
+def test_a_server_gone_is_one_line_and_the_next_run_completes(tmp_path, photos):
     with private_mariadb(tmp_path / "own-server") as own:
         db = own.connect()
         create_digikam_schema(db)
@@ -217,10 +216,37 @@ def test_a_server_stopped_mid_run_leaves_whole_batches_and_the_next_run_complete
         failed = autotags("digikam", "sync", "--digikam-db", own.address, "--db", store)
         assert failed.returncode == 3 and "Traceback" not in failed.stderr
         assert len(failed.stderr.strip().splitlines()) == 1
-    with private_mariadb(tmp_path / "again") as again:
-        db = again.connect()
-        create_digikam_schema(db)
-        fill_collection(db, tmp_path / "Pictures-again", photos)
-        db.close()
-        assert autotags("digikam", "sync", "--digikam-db", again.address, "--db",
-                        store).returncode == 0
+        own.start()  # the same data again
+        done = autotags("digikam", "sync", "--digikam-db", own.address, "--db", store)
+        assert done.returncode == 0, done.stderr
+        with own.connect() as db:
+            assert "horse" in machine_tags(db, collection.images["horses.jpg"])
+            assert_tag_tree_is_the_closure_of_pid(db)
+
+
+def test_undo_on_mariadb_leaves_a_link_digikams_user_removed(server, digikam, tmp_path):
+    db, collection = digikam
+    store = tmp_path / "tags.sqlite3"
+    assert autotags("digikam", "scan", "--digikam-db", server.address, "--db", store,
+                    "--model", DETECTOR).returncode == 0
+    horses = collection.images["horses.jpg"]
+    horse = machine_tags(db, horses)["horse"]
+    db.cursor().execute("DELETE FROM ImageTags WHERE imageid = %s AND tagid = %s",
+                        (horses, horse))
+    undone = autotags("digikam", "undo", "--digikam-db", server.address, "--db", store)
+    assert undone.returncode == 1, undone.stderr
+    assert f"image {horses}: tag {horse} was already removed since" in undone.stdout
+    assert machine_tags(db, collection.images["dog.jpg"]) == {"Cat": machine_tags(
+        db, collection.images["dog.jpg"])["Cat"]}  # digiKam's own auto/Cat is back
+    assert_tag_tree_is_the_closure_of_pid(db)
+
+
+def test_an_unknown_layout_on_mariadb_is_refused_untouched(server, digikam, tmp_path):
+    db, _ = digikam
+    db.cursor().execute("DROP TRIGGER move_tagstree")
+    db.cursor().execute("DROP TRIGGER insert_tagstree")
+    before = table_rows(db)
+    result = autotags("digikam", "scan", "--digikam-db", server.address, "--db",
+                      tmp_path / "tags.sqlite3", "--model", DETECTOR)
+    assert result.returncode == 3 and "tag-tree triggers are missing" in result.stderr
+    assert table_rows(db) == before
