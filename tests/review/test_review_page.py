@@ -362,3 +362,21 @@ def test_serve_with_xmp_writes_a_corrected_photos_sidecar_at_once(tmp_path, phot
         assert status == 303
     tags = read_tags(dog.with_name("dog.jpg.xmp"))
     assert {"people/alice", "auto/dog"} <= set(tags["XMP-digiKam:TagsList"])  # exiftool reads it
+
+
+def test_a_bulk_change_without_terms_or_with_a_manual_tag_is_a_bad_request(served):
+    url, db, _ = served
+    csrf = csrf_of(url, "/results?q=dog")
+    here = url.rstrip("/")
+    with TagStore(db, read_only=True) as store:
+        before = {m.image.id: store.tags_of(m.image.path) for m in store.find_images("dog")}
+    for body in (f"csrf={csrf}&action=reject&tag=auto/dog&scope=all&q=",
+                 f"csrf={csrf}&action=reject&tag=people/alice&scope=selected&image=1",
+                 f"csrf={csrf}&action=delete&tag=auto/dog&image=1",
+                 f"csrf={csrf}&action=reject&tag=auto/dog&image=abc"):
+        status, _, content = request(url, "/bulk", method="POST", body=body,
+                                     headers={"Origin": here})
+        assert status == 400, body
+        assert b"Traceback" not in content and b"internal error" not in content
+    with TagStore(db, read_only=True) as store:
+        assert {i: store.tags_of(store.image(i).path) for i in before} == before

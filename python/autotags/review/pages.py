@@ -174,13 +174,13 @@ async def correct_many(request: Request) -> Response:
     if action not in ("reject", "confirm"):
         raise HTTPException(400, f"unknown action {action!r}")
     with review.store() as store:
-        if form.get("scope") == "all":
-            found = store.find_images(wanted.terms, match_any=wanted.any,
-                                      min_score=wanted.low, max_score=wanted.high)
-            ids = [m.image.id for m in found]
-        else:
-            ids = [_whole(str(value), "image") for value in form.getlist("image")]
         try:
+            if form.get("scope") == "all":
+                found = store.find_images(wanted.terms, match_any=wanted.any,
+                                          min_score=wanted.low, max_score=wanted.high)
+                ids = [m.image.id for m in found]
+            else:
+                ids = [_whole(str(value), "image") for value in form.getlist("image")]
             changed = store.correct_machine_tag(ids, tag, confirm=action == "confirm")
         except StoreError as error:
             raise HTTPException(400, str(error)) from None
