@@ -130,8 +130,8 @@ class MysqlCollection:
 
 
 def fill_collection(db: Any, root: Path, photos: dict[str, Path],
-                    names: tuple[str, ...] = ("dog", "horses", "person", "eagle")
-                    ) -> MysqlCollection:
+                    names: tuple[str, ...] = ("dog", "horses", "person", "eagle"),
+                    copies: int = 1) -> MysqlCollection:
     """One album root with an album of real photos. The first photo carries a manual tag,
     an internal label and digiKam's own older `auto/Cat`; `auto/Dog` exists, capitalised."""
     root.mkdir(parents=True)
@@ -143,8 +143,8 @@ def fill_collection(db: Any, root: Path, photos: dict[str, Path],
     cursor.execute("INSERT INTO Albums(albumRoot, relativePath, date) VALUES (%s, '/', "
                    "'2021-06-01')", (album_root,))
     album = cursor.lastrowid
-    for index, name in enumerate(names):
-        file_name = f"{name}.jpg"
+    for index, (copy, name) in enumerate((c, n) for c in range(copies) for n in names):
+        file_name = f"{name}-{copy}.jpg" if copies > 1 else f"{name}.jpg"
         shutil.copy(photos[name], root / file_name)
         cursor.execute("INSERT INTO Images(album, name, status, category, modificationDate, "
                        "fileSize, uniqueHash) VALUES (%s, %s, 1, 1, '2021-06-01 12:00:00', %s, "

@@ -8,10 +8,13 @@ from __future__ import annotations
 import base64
 import os
 import random
+import signal
 import struct
 import subprocess
 import sys
+import time
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -250,3 +253,71 @@ def test_an_unknown_layout_on_mariadb_is_refused_untouched(server, digikam, tmp_
                       tmp_path / "tags.sqlite3", "--model", DETECTOR)
     assert result.returncode == 3 and "tag-tree triggers are missing" in result.stderr
     assert table_rows(db) == before
+
+
+def linked_images(server) -> int:
+    with server.connect() as db:
+        cursor = db.cursor()
+        cursor.execute("""SELECT count(DISTINCT imageid) FROM ImageTags WHERE tagid IN
+                          (SELECT id FROM TagsTree WHERE pid =
+                           (SELECT id FROM Tags WHERE pid = 0 AND name = 'auto'))""")
+        return int(cursor.fetchone()[0])
+
+
+def stored_as_scanned(store: Path, collection) -> None:
+    """autotags' store as a detector scan leaves it (the writing into digiKam is what is
+    under test, so the 1,200 photos are recorded, not run through a network again)."""
+    from autotags import TagStore
+    from autotags.collection.store import FileState, NewTag
+
+    with TagStore(store) as tags, tags.transaction():
+        for name, path in collection.paths.items():
+            info = path.stat()
+            label = name.split("-", 1)[0].rstrip("s")  # dog, horse, person, eagle
+            tags.record_scan(path, DETECTOR, FileState(info.st_size, info.st_mtime_ns),
+                             {"accuracy": 7}, width=768, height=576,
+                             tags=[NewTag(label, 0.9)])
+
+
+def wait_until_writing_began(server, process) -> None:
+    deadline = time.monotonic() + 300
+    while linked_images(server) < 2:  # the first batch is in
+        assert process.poll() is None and time.monotonic() < deadline, "never began writing"
+        time.sleep(0.002)
+
+
+def test_a_killed_run_and_a_server_stopped_mid_run_leave_whole_batches(tmp_path, photos):
+    with private_mariadb(tmp_path / "own-server") as own:
+        with own.connect() as db:
+            create_digikam_schema(db)
+            collection = fill_collection(db, tmp_path / "Pictures", photos, copies=300)
+        store = tmp_path / "tags.sqlite3"
+        stored_as_scanned(store, collection)
+        command = [sys.executable, "-m", "autotags.cli", "digikam", "sync", "--digikam-db",
+                   own.address, "--db", store]
+        env = {**os.environ, "AUTOTAGS_DIGIKAM_PASSWORD": PASSWORD}
+        killed = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        wait_until_writing_began(own, killed)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        after_kill = linked_images(own)
+        assert 0 < after_kill < len(collection.images) and after_kill % 256 == 0
+        with own.connect() as db:
+            assert_tag_tree_is_the_closure_of_pid(db)
+        stopped = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 300
+        while linked_images(own) <= after_kill:
+            assert stopped.poll() is None and time.monotonic() < deadline
+            time.sleep(0.002)
+        own.stop()  # the server goes away while a batch is written
+        _, errors = stopped.communicate(timeout=120)
+        assert stopped.returncode == 3 and "Traceback" not in errors, errors
+        own.start()
+        assert linked_images(own) % 256 == 0  # whole batches only
+        done = autotags("digikam", "sync", "--digikam-db", own.address, "--db", store)
+        assert done.returncode == 0, done.stderr
+        assert linked_images(own) == len(collection.images)
+        with own.connect() as db:
+            assert_tag_tree_is_the_closure_of_pid(db)
