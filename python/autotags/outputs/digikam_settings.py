@@ -94,10 +94,12 @@ def _mysql_location(settings: dict[str, str], config: Path) -> MysqlLocation:
         socket = str(internal_server_socket())
         if not Path(socket).exists():
             raise DigikamError(
-                f"digiKam's internal database server is not running (no socket {socket}); "
-                "digiKam starts it: open digiKam, close it once the collection is shown, and "
-                "run autotags with --force while its server is up, or give the database "
-                "with --digikam-db mysql://USER@HOST:PORT/NAME")
+                f"digiKam's internal database server is not running (no socket {socket}): "
+                "digiKam runs it only while digiKam itself runs, and autotags does not write "
+                "under a running digiKam; start that server yourself with digiKam's settings "
+                "(its data folder, /usr/share/digikam/database/mysql-global.conf and that "
+                "socket), or give a running server with --digikam-db "
+                "mysql://USER@HOST:PORT/NAME")
     password = settings.get("Database Password", "")
     if settings.get("Database Encrypted Password"):
         password = decrypt_password(settings["Database Encrypted Password"], config)
