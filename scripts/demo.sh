@@ -42,3 +42,6 @@ sidecar.readMetadata()
 for datum in sidecar.xmpData():
     print(f"  {datum.key():36} {datum.toString()}")
 PYTHON
+echo
+echo "To see the photos with their boxes, and correct tags in bulk, in a browser on this machine:"
+echo "  $AUTOTAGS serve --db $DB      (then open the address it prints; Ctrl-C stops it)"
