@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from ..models.runtime import RunSettings
 from ..tagging.results import ImageTags
-from ..tagging.tagger import Tagger, tag_together
+from ..tagging.tagger import Tagger, TaggerGroup
 from .cluster import Cluster
 from .discovery import FoundFile
 from .planning import ModelPlan
@@ -59,6 +59,7 @@ class Runners:
 
     def _here(self, work: Work) -> Results:
         taggers = [self.tagger(plan) for plan, _ in work]
+        group = TaggerGroup(taggers)
         needed: dict[str, list[bool]] = {}
         files: dict[str, FoundFile] = {}
         for position, (_, todo) in enumerate(work):
@@ -74,8 +75,8 @@ class Runners:
             # The engine counts on its own threads while this generator is suspended: read
             # the counters once per result, or images counted meanwhile go uncounted.
             counted = [tagger.images_inferred for tagger in taggers]
-            for index, position, result in tag_together(
-                    taggers, [f.path for f in chunk], [needed[f.path] for f in chunk]):
+            for index, position, result in group.tag([f.path for f in chunk],
+                                                     [needed[f.path] for f in chunk]):
                 now = taggers[position].images_inferred
                 yield position, chunk[index], result, now - counted[position]
                 counted[position] = now

@@ -142,22 +142,35 @@ class Tagger:
         return ImageTags(path, width, height, self.spec.name, tags, source=source)
 
 
+class TaggerGroup:
+    """Several taggers sharing one pipeline: each file is decoded once, at the scale the
+    largest input needs, for every model that wants it. The first tagger's settings say
+    how many cores decode. Built once, it tags any number of path lists."""
+
+    def __init__(self, taggers: Sequence[Tagger]) -> None:
+        self.taggers = list(taggers)
+        compiled = [tagger._compiled for tagger in self.taggers]
+        self._pipeline = compiled[0].pipeline if len(compiled) == 1 else _engine.Pipeline(
+            [c.stage for c in compiled], compiled[0].settings)
+
+    def tag(self, paths: StrPath | Iterable[StrPath],
+            wanted: Sequence[Sequence[bool]] | None = None) -> Iterator[tuple[int, int, ImageTags]]:
+        """Tags every path with each tagger that ``wanted[path][tagger]`` names (default:
+        all). Yields (position of the path, position of the tagger, result) in path order,
+        and in tagger order within a path."""
+        path_list = [os.path.expanduser(os.fsdecode(p)) for p in as_path_list(paths)]
+        stream = self._pipeline.run([os.fsencode(p) for p in path_list],
+                                    [list(row) for row in wanted] if wanted is not None else [])
+        try:
+            for index, stage, width, height, detections, error, source in stream:
+                yield index, stage, self.taggers[stage].to_result(
+                    path_list[index], width, height, detections, error, source)
+        finally:
+            stream.cancel()
+
+
 def tag_together(taggers: Sequence[Tagger], paths: StrPath | Iterable[StrPath],
                  wanted: Sequence[Sequence[bool]] | None = None
                  ) -> Iterator[tuple[int, int, ImageTags]]:
-    """Tags every path with each of `taggers` that ``wanted[path][tagger]`` names (default:
-    all), decoding each file once for all of them, at the scale the largest input needs.
-    Yields (position of the path, position of the tagger, result) in path order, and in
-    tagger order within a path. The first tagger's settings say how many cores decode."""
-    path_list = [os.path.expanduser(os.fsdecode(p)) for p in as_path_list(paths)]
-    compiled = [tagger._compiled for tagger in taggers]
-    pipeline = compiled[0].pipeline if len(compiled) == 1 else _engine.Pipeline(
-        [c.stage for c in compiled], compiled[0].settings)
-    stream = pipeline.run([os.fsencode(p) for p in path_list],
-                          [list(row) for row in wanted] if wanted is not None else [])
-    try:
-        for index, stage, width, height, detections, error, source in stream:
-            yield index, stage, taggers[stage].to_result(path_list[index], width, height,
-                                                         detections, error, source)
-    finally:
-        stream.cancel()
+    """:meth:`TaggerGroup.tag` for one list of paths."""
+    return TaggerGroup(taggers).tag(paths, wanted)
