@@ -5,6 +5,7 @@ person would use it, and its security rules against raw HTTP requests."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -381,3 +382,21 @@ def test_a_bulk_change_without_terms_or_with_a_manual_tag_is_a_bad_request(serve
         assert b"Traceback" not in content and b"internal error" not in content
     with TagStore(db, read_only=True) as store:
         assert {i: store.tags_of(store.image(i).path) for i in before} == before
+
+
+def test_a_photo_whose_name_is_not_utf8_is_shown_and_served(tmp_path, photos):
+    """Old cameras' cards have Latin-1 names; the store keeps their bytes, the page shows
+    them with the replacement character and serves the file by its id."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(photos["dog"], os.fsencode(str(folder)) + b"/caf\xe9.jpg")
+    db = folder.parent / "tags.sqlite3"
+    assert autotags("scan", folder, "--db", db, "--model", DETECTOR).returncode == 0
+    with TagStore(db, read_only=True) as store:
+        [match] = store.find_images("dog")
+    with review_server(db) as url:
+        status, _, page = request(url, "/results?q=dog")
+        assert status == 200 and "caf\ufffd.jpg".encode() in page
+        assert request(url, f"/image/{match.image.id}")[0] == 200
+        status, headers, _ = request(url, f"/image/{match.image.id}/thumbnail")
+        assert status == 200 and headers["content-type"] == "image/jpeg"

@@ -21,6 +21,15 @@ PAGE_SIZE = 100
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
 
+def readable(name: str) -> str:
+    """A file name for the page: bytes that are not UTF-8 (kept in the store as they are on
+    disk) shown as the replacement character, as file managers do."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+TEMPLATES.env.filters["readable"] = readable
+
+
 @dataclass(frozen=True)
 class Filter:
     """A results view: the CLI's search terms and a score range."""
@@ -111,7 +120,8 @@ def photo(request: Request) -> Response:
               "x": x1, "y": y1, "width": x2 - x1, "height": y2 - y1}
              for t in tags for x1, y1, x2, y2, score in t.boxes]
     return page(request, "photo.html", {
-        "image": image, "name": Path(image.path).name, "tags": tags, "rejected": rejected,
+        "image": image, "name": readable(Path(image.path).name), "tags": tags,
+        "rejected": rejected,
         "boxes": sorted(boxes, key=lambda b: -b["score"]), "scans": info.get("scans", []),
         "label_size": max(image.width or 0, image.height or 0) / 40,
         "manual": MANUAL_SOURCE, "auto": AUTO_ROOT, "notice": _notice(request.query_params)})
