@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..sqlite_transactions import immediate_transaction
 from .digikam_settings import DigikamError, MysqlLocation
 
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -99,14 +100,8 @@ class SqliteEngine(Engine):
 
     @contextlib.contextmanager
     def transaction(self, *, dry_run: bool) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate_transaction(self._db, dry_run=dry_run):
             yield
-            self._db.execute("ROLLBACK" if dry_run else "COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
 
     def tables(self) -> set[str]:
         return {r[0] for r in self._db.execute(

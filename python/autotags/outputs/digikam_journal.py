@@ -5,13 +5,12 @@ run back, touching only rows that are still as that run left them."""
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..sqlite_transactions import immediate_transaction
 from .digikam_database import DigikamDatabase, RowChanges
 from .digikam_settings import DigikamError
 
@@ -69,26 +68,15 @@ class DigikamJournal:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
-
     def start(self, database: str) -> int:
-        with self._transaction():
+        with immediate_transaction(self._db):
             cursor = self._db.execute("INSERT INTO runs(database, started) VALUES (?, ?)",
                                       (database, time.time()))
         return int(cursor.lastrowid or 0)
 
     def record(self, run: int, rows: RowChanges) -> None:
         """What a batch did, once digiKam's database has committed it."""
-        with self._transaction():
+        with immediate_transaction(self._db):
             first = self._db.execute("SELECT count(*) FROM tags_created WHERE run = ?",
                                      (run,)).fetchone()[0]
             self._db.executemany(
@@ -120,7 +108,7 @@ class DigikamJournal:
             raise DigikamError(f"{which} to undo in {database.where} (runs that can be undone: "
                                f"{known})")
         left = database.revert(self._rows(chosen.id))
-        with self._transaction():
+        with immediate_transaction(self._db):
             self._db.execute("UPDATE runs SET undone = ? WHERE id = ?", (time.time(), chosen.id))
         return chosen, left
 

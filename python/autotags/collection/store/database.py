@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import AutotagsError
+from ...sqlite_transactions import immediate_transaction
 from ..files import StrPath, canonical_path, kind_of
 
 SCHEMA_VERSION = 5
@@ -161,20 +162,9 @@ class Database:
         self.execute("INSERT OR IGNORE INTO images(path) VALUES (?)", (raw,))
         return int(self.scalar("SELECT id FROM images WHERE path = ?", (raw,)))
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """All or nothing. IMMEDIATE takes the write lock up front, so two writers
-        queue instead of failing half-way."""
-        self._sql.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._sql
-            self._sql.execute("COMMIT")
-        except BaseException:
-            # Also when COMMIT itself failed (disk full, I/O error): the next transaction
-            # must not find this one still open.
-            if self._sql.in_transaction:
-                self._sql.execute("ROLLBACK")
-            raise
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """All or nothing; two writers queue for the lock instead of failing half-way."""
+        return immediate_transaction(self._sql)
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
