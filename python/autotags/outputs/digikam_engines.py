@@ -32,9 +32,8 @@ class Engine(abc.ABC):
     def execute(self, query: str, parameters: Sequence[object] = ()) -> Any:
         """A cursor over the rows (fetchone, fetchall, iteration, rowcount, lastrowid)."""
 
-    def executemany(self, query: str, rows: Sequence[Sequence[object]]) -> None:
-        for row in rows:
-            self.execute(query, row)
+    @abc.abstractmethod
+    def executemany(self, query: str, rows: Sequence[Sequence[object]]) -> None: ...
 
     @abc.abstractmethod
     def transaction(self, *, dry_run: bool) -> contextlib.AbstractContextManager[None]:
@@ -153,6 +152,10 @@ class MysqlEngine(Engine):
         cursor = self._db.cursor()
         cursor.execute(_mysql_spelling(query), tuple(parameters))
         return cursor
+
+    def executemany(self, query: str, rows: Sequence[Sequence[object]]) -> None:
+        if rows:  # the driver sends many rows of an INSERT as one statement
+            self._db.cursor().executemany(_mysql_spelling(query), [tuple(r) for r in rows])
 
     @contextlib.contextmanager
     def transaction(self, *, dry_run: bool) -> Iterator[None]:
