@@ -198,6 +198,10 @@ class Cluster:
         kind, where = parse_cluster(address)
         client_type, local_cluster_type = _dask()
         logging.getLogger("distributed").setLevel(logging.CRITICAL)  # failures come as results
+        # Dask's event loop runs on Tornado, which logs a failing callback with a traceback;
+        # Ctrl-C at the wrong moment makes Dask's own cancel callback fail that way
+        # (distributed.utils.sync), although the interrupted scan ends in order.
+        logging.getLogger("tornado.application").setLevel(logging.CRITICAL)
         self._local = None
         try:
             if kind == "local":
