@@ -42,10 +42,13 @@ public:
         not_full_.notify_all();
     }
 
-    void discard_all() {
+    // Returns how many items were dropped.
+    std::size_t discard_all() {
         std::lock_guard lock(mutex_);
+        const std::size_t dropped = items_.size();
         items_.clear();
         not_full_.notify_all();
+        return dropped;
     }
 
 private:

@@ -5,6 +5,10 @@
 
 namespace autotags {
 
+struct Point {
+    float x = 0, y = 0;
+};
+
 // Axis-aligned box, corners in pixels (x2/y2 exclusive edges).
 struct Box {
     float x1 = 0, y1 = 0, x2 = 0, y2 = 0;

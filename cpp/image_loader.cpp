@@ -246,14 +246,32 @@ LoadedImage fit_into_input(const VImage& srgb, int width, int height, PixelSourc
 
 }  // namespace
 
+namespace {
+
+float to_source_axis(float input, double offset, double scale, int size) {
+    return static_cast<float>(std::clamp((input - offset) * scale, 0.0, double(size)));
+}
+
+}  // namespace
+
 Box Geometry::to_source(const Box& input_box) const {
-    const auto map_x = [&](float x) {
-        return static_cast<float>(std::clamp((x - offset_x) * scale_x, 0.0, double(source_width)));
-    };
-    const auto map_y = [&](float y) {
-        return static_cast<float>(std::clamp((y - offset_y) * scale_y, 0.0, double(source_height)));
-    };
-    return {map_x(input_box.x1), map_y(input_box.y1), map_x(input_box.x2), map_y(input_box.y2)};
+    return {to_source_axis(input_box.x1, offset_x, scale_x, source_width),
+            to_source_axis(input_box.y1, offset_y, scale_y, source_height),
+            to_source_axis(input_box.x2, offset_x, scale_x, source_width),
+            to_source_axis(input_box.y2, offset_y, scale_y, source_height)};
+}
+
+Point Geometry::to_source(const Point& input_point) const {
+    return {to_source_axis(input_point.x, offset_x, scale_x, source_width),
+            to_source_axis(input_point.y, offset_y, scale_y, source_height)};
+}
+
+int Geometry::covered_width() const {
+    return int(std::ceil(offset_x + source_width / scale_x));
+}
+
+int Geometry::covered_height() const {
+    return int(std::ceil(offset_y + source_height / scale_y));
 }
 
 ImageLoader::ImageLoader(InputFit fit, std::uint64_t max_source_pixels)

@@ -38,8 +38,12 @@ struct Geometry {
     double offset_x = 0, offset_y = 0;
     PixelSource pixels = PixelSource::image;  // where the model's pixels came from
 
-    // Maps a box in input pixels to source pixels, clipped to the image.
+    // Maps a box or a point in input pixels to source pixels, clipped to the image.
     Box to_source(const Box& input_box) const;
+    Point to_source(const Point& input_point) const;
+    // The part of the input that shows the image, from the top-left corner.
+    int covered_width() const;
+    int covered_height() const;
 };
 
 struct LoadedImage {
@@ -70,6 +74,7 @@ public:
     LoadedImages load_each(const std::string& path, const std::vector<bool>& wanted) const;
 
     const InputFit& fit() const { return fits_.front(); }
+    std::uint64_t max_source_pixels() const { return max_source_pixels_; }
     std::size_t input_count() const { return fits_.size(); }
 
 private:

@@ -100,13 +100,16 @@ std::shared_ptr<ov::Model> prepare_model(const std::string& model_path, const In
     const TensorLayout layout = detect_layout(input_shape, spec.layout, model_path);
     const bool planar = layout == TensorLayout::nchw;
     geometry.height = static_dimension(input_shape, planar ? 2 : 1, spec.height, "height", model_path);
-    geometry.width = static_dimension(input_shape, planar ? 3 : 2, spec.width, "width", model_path);
-    geometry.batch = std::max(1, spec.batch);
+    geometry.width = spec.any_width ? 0
+                                    : static_dimension(input_shape, planar ? 3 : 2, spec.width,
+                                                       "width", model_path);
+    geometry.batch = spec.any_batch ? 0 : std::max(1, spec.batch);
 
-    const auto batch = std::size_t(geometry.batch);
-    const auto height = std::size_t(geometry.height);
-    const auto width = std::size_t(geometry.width);
-    model->reshape(planar ? ov::Shape{batch, 3, height, width} : ov::Shape{batch, height, width, 3});
+    const auto open_or = [](int size) { return size ? ov::Dimension(size) : ov::Dimension(); };
+    const ov::Dimension batch = open_or(geometry.batch), height = open_or(geometry.height),
+                        width = open_or(geometry.width);
+    model->reshape(planar ? ov::PartialShape{batch, 3, height, width}
+                          : ov::PartialShape{batch, height, width, 3});
 
     ov::preprocess::PrePostProcessor ppp(model);
     auto& input = ppp.input();
@@ -187,11 +190,14 @@ InferenceModel::InferenceModel(const std::string& model_path, const std::string&
         throw ModelError(model_path + ": cannot prepare the model for " + device + ": " +
                          concise(error.what()));
     }
-    // The compiled input is u8 NHWC: [batch, height, width, 3].
-    const ov::Shape input = compiled_.input().get_shape();
-    batch_ = int(input[0]);
-    input_height_ = int(input[1]);
-    input_width_ = int(input[2]);
+    // The compiled input is u8 NHWC: [batch, height, width, 3], open sizes as 0.
+    const ov::PartialShape input = compiled_.input().get_partial_shape();
+    const auto size_of = [&](std::size_t axis) {
+        return input[axis].is_static() ? int(input[axis].get_length()) : 0;
+    };
+    batch_ = size_of(0);
+    input_height_ = size_of(1);
+    input_width_ = size_of(2);
 }
 
 double InferenceModel::measure_inference_rate(const std::vector<std::uint8_t>& image,
@@ -250,6 +256,12 @@ std::vector<std::vector<std::size_t>> InferenceModel::output_shapes() const {
         const ov::Shape shape = output.get_shape();
         shapes.emplace_back(shape.begin(), shape.end());
     }
+    return shapes;
+}
+
+std::vector<ov::PartialShape> InferenceModel::output_partial_shapes() const {
+    std::vector<ov::PartialShape> shapes;
+    for (const auto& output : compiled_.outputs()) shapes.push_back(output.get_partial_shape());
     return shapes;
 }
 

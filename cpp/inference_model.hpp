@@ -24,6 +24,10 @@ struct InputSpec {
     bool bgr = false;
     std::vector<float> mean;   // per channel, or empty for none
     std::vector<float> scale;  // per channel, or empty for none
+    // Left open, so that each inference may bring its own (a line of text of any length
+    // in a batch of any size); width and batch are then 0.
+    bool any_width = false;
+    bool any_batch = false;
 };
 
 class InferenceModel {
@@ -46,6 +50,7 @@ public:
     const std::string& device() const { return device_; }
     // Output shapes after compilation, in output order, with the names of each output.
     std::vector<std::vector<std::size_t>> output_shapes() const;
+    std::vector<ov::PartialShape> output_partial_shapes() const;
     std::vector<std::vector<std::string>> output_names() const;
 
     ov::InferRequest create_request() { return compiled_.create_infer_request(); }

@@ -11,6 +11,8 @@
 #include "nms.hpp"
 #include "output_decoders.hpp"
 #include "pipeline.hpp"
+#include "text_reader.hpp"
+#include "text_regions.hpp"
 
 namespace py = pybind11;
 using namespace autotags;
@@ -27,13 +29,37 @@ DetectionTuple to_tuple(const Detection& detection) {
     return {detection.class_id, detection.score, box};
 }
 
+using Corners = std::array<float, 8>;  // x, y of each corner in turn
+
+Corners flat_corners(const std::array<Point, 4>& corners) {
+    Corners flat{};
+    for (std::size_t i = 0; i < 4; ++i) flat[2 * i] = corners[i].x, flat[2 * i + 1] = corners[i].y;
+    return flat;
+}
+
+// A model's character list is its own: text it yields that is not UTF-8 is shown with
+// the replacement character rather than failing the image.
+py::str utf8_text(const std::string& text) {
+    PyObject* decoded = PyUnicode_DecodeUTF8(text.data(), Py_ssize_t(text.size()), "replace");
+    if (!decoded) throw py::error_already_set();
+    return py::reinterpret_steal<py::str>(decoded);
+}
+
+py::list lines_to_python(const std::vector<TextLine>& lines) {
+    py::list converted;
+    for (const TextLine& line : lines)
+        converted.append(py::make_tuple(utf8_text(line.text), line.confidence,
+                                        flat_corners(line.corners)));
+    return converted;
+}
+
 py::object result_to_python(ImageResult result) {
     std::vector<DetectionTuple> detections;
     for (const Detection& detection : result.detections) detections.push_back(to_tuple(detection));
     // Bytes, not str: the message holds the file name, which need not be UTF-8.
     py::object error = result.error.empty() ? py::object(py::none()) : py::bytes(result.error);
     return py::make_tuple(result.index, result.stage, result.width, result.height, detections,
-                          error, to_string(result.pixels));
+                          error, to_string(result.pixels), lines_to_python(result.lines));
 }
 
 // Waits for the next result without holding the GIL, but wakes up regularly so that
@@ -110,7 +136,9 @@ PYBIND11_MODULE(_engine, m) {
         .def_readwrite("layout", &InputSpec::layout)
         .def_readwrite("bgr", &InputSpec::bgr)
         .def_readwrite("mean", &InputSpec::mean)
-        .def_readwrite("scale", &InputSpec::scale);
+        .def_readwrite("scale", &InputSpec::scale)
+        .def_readwrite("any_width", &InputSpec::any_width)
+        .def_readwrite("any_batch", &InputSpec::any_batch);
 
     py::class_<NmsSettings>(m, "NmsSettings")
         .def(py::init<>())
@@ -128,6 +156,23 @@ PYBIND11_MODULE(_engine, m) {
         .def_readwrite("softmax", &DecoderSettings::softmax)
         .def_readwrite("output_scale", &DecoderSettings::output_scale)
         .def_readwrite("class_map", &DecoderSettings::class_map);
+
+    py::class_<RegionSettings>(m, "RegionSettings")
+        .def(py::init<>())
+        .def_readwrite("pixel_threshold", &RegionSettings::pixel_threshold)
+        .def_readwrite("region_threshold", &RegionSettings::region_threshold)
+        .def_readwrite("unclip_ratio", &RegionSettings::unclip_ratio)
+        .def_readwrite("min_side", &RegionSettings::min_side)
+        .def_readwrite("max_regions", &RegionSettings::max_regions);
+
+    py::class_<TextSettings>(m, "TextSettings")
+        .def(py::init<>())
+        .def_readwrite("regions", &TextSettings::regions)
+        .def_readwrite("min_confidence", &TextSettings::min_confidence)
+        .def_readwrite("flip_confidence", &TextSettings::flip_confidence)
+        .def_readwrite("max_line_width", &TextSettings::max_line_width)
+        .def_readwrite("reading_side", &TextSettings::reading_side)
+        .def_readwrite("batch", &TextSettings::batch);
 
     py::class_<PipelineSettings>(m, "PipelineSettings")
         .def(py::init<>())
@@ -160,6 +205,12 @@ PYBIND11_MODULE(_engine, m) {
         .def_property_readonly("output_shapes", &InferenceModel::output_shapes)
         .def_property_readonly("output_names", &InferenceModel::output_names);
 
+    py::class_<TextReader, std::shared_ptr<TextReader>>(m, "TextReader")
+        .def(py::init<std::shared_ptr<InferenceModel>, std::shared_ptr<InferenceModel>,
+                      std::vector<std::string>, TextSettings>(),
+             py::arg("recogniser"), py::arg("orientation"), py::arg("characters"),
+             py::arg("settings"));
+
     py::class_<ResultStream>(m, "ResultStream")
         .def("__iter__", [](ResultStream& stream) -> ResultStream& { return stream; })
         .def("__next__", &next_result)
@@ -167,10 +218,10 @@ PYBIND11_MODULE(_engine, m) {
 
     py::class_<PipelineStage>(m, "PipelineStage")
         .def(py::init([](std::shared_ptr<InferenceModel> model, DecoderSettings decoder,
-                         InputFit fit) {
-                 return PipelineStage{std::move(model), std::move(decoder), fit};
+                         InputFit fit, std::shared_ptr<TextReader> text) {
+                 return PipelineStage{std::move(model), std::move(decoder), fit, std::move(text)};
              }),
-             py::arg("model"), py::arg("decoder"), py::arg("fit"));
+             py::arg("model"), py::arg("decoder"), py::arg("fit"), py::arg("text") = nullptr);
 
     py::class_<Pipeline>(m, "Pipeline")
         .def(py::init<std::vector<PipelineStage>, PipelineSettings>(), py::arg("stages"),
@@ -180,7 +231,8 @@ PYBIND11_MODULE(_engine, m) {
              py::arg("wanted") = std::vector<std::vector<bool>>{},
              "Start tagging `paths` (bytes), each file decoded once for every stage that "
              "`wanted[path][stage]` names (empty: all). Yields (index, stage, width, height, "
-             "detections, error, source) tuples in input order, stage by stage.");
+             "detections, error, source, lines) tuples in input order, stage by stage; lines are "
+             "a text model's (text, confidence, corners x1 y1 .. x4 y4).");
 
     m.def(
         "load_image",
@@ -227,6 +279,26 @@ PYBIND11_MODULE(_engine, m) {
             return kept;
         },
         py::arg("candidates"), py::arg("settings"));
+
+    m.def(
+        "find_text_regions",
+        [](const py::array_t<float, py::array::c_style | py::array::forcecast>& map,
+           int valid_width, int valid_height, const RegionSettings& settings) {
+            if (map.ndim() != 2) throw std::invalid_argument("the map must be 2-D: rows, columns");
+            const int rows = int(map.shape(0)), columns = int(map.shape(1));
+            std::vector<TextRegion> regions;
+            {
+                py::gil_scoped_release released;
+                regions = find_text_regions(map.data(), columns, rows, valid_width, valid_height,
+                                            settings);
+            }
+            std::vector<std::pair<Corners, float>> found;
+            for (const TextRegion& region : regions)
+                found.emplace_back(flat_corners(region.corners), region.score);
+            return found;
+        },
+        py::arg("map"), py::arg("valid_width"), py::arg("valid_height"), py::arg("settings"),
+        "Text regions of a detector's probability map: [(corners x1 y1 .. x4 y4, score)].");
 
     m.def("libvips_version", [] { return std::string(vips_version_string()); });
     m.attr("camera_raw_extensions") = camera_raw_extensions();

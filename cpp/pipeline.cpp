@@ -43,8 +43,11 @@ Pipeline::Pipeline(std::vector<PipelineStage> stages, PipelineSettings settings)
     if (stages.empty()) throw std::invalid_argument("a pipeline needs at least one model");
     for (PipelineStage& stage : stages) {
         if (!stage.model) throw std::invalid_argument("a pipeline stage has no model");
-        decoders_.push_back(
-            std::make_shared<const OutputDecoder>(std::move(stage.decoder), *stage.model));
+        if (stage.text) stage.text->check_detector(*stage.model);
+        decoders_.push_back(stage.text ? nullptr
+                                       : std::make_shared<const OutputDecoder>(
+                                             std::move(stage.decoder), *stage.model));
+        readers_.push_back(stage.text);
         request_counts_.push_back(settings_.infer_requests ? settings_.infer_requests
                                                            : stage.model->optimal_request_count());
     }
@@ -65,7 +68,8 @@ std::unique_ptr<ResultStream> Pipeline::run(std::vector<std::string> paths,
     std::vector<std::unique_ptr<ResultStream::Stage>> stages;
     for (std::size_t s = 0; s < models_.size(); ++s) {
         const std::size_t capacity = std::size_t(2) * request_counts_[s] * std::size_t(models_[s]->batch());
-        stages.push_back(std::make_unique<ResultStream::Stage>(models_[s], decoders_[s], capacity));
+        stages.push_back(std::make_unique<ResultStream::Stage>(models_[s], decoders_[s],
+                                                               readers_[s], capacity));
         ResultStream::Stage& stage = *stages.back();
         stage.input_bytes = std::size_t(models_[s]->input_width()) *
                             std::size_t(models_[s]->input_height()) * 3;
@@ -104,14 +108,24 @@ ResultStream::ResultStream(std::vector<std::unique_ptr<Stage>> stages,
             if (--*active_loaders == 0)
                 for (auto& stage : stages_) stage->decoded.close();
         });
-    for (std::size_t s = 0; s < stages_.size(); ++s)
+    for (std::size_t s = 0; s < stages_.size(); ++s) {
         stages_[s]->dispatcher = std::thread([this, s] { dispatch_batches(s); });
+        if (!stages_[s]->text) continue;
+        // As many lines are read at once as the detector has images in flight.
+        const std::size_t readers = std::min<std::size_t>(
+            stages_[s]->requests.size(), std::max(1u, std::thread::hardware_concurrency()));
+        for (std::size_t r = 0; r < readers; ++r)
+            stages_[s]->text_readers.emplace_back([this, s] { read_text(s); });
+    }
 }
 
 ResultStream::~ResultStream() {
     cancel();
     for (auto& loader : loaders_) loader.join();
-    for (auto& stage : stages_) stage->dispatcher.join();
+    for (auto& stage : stages_) {
+        stage->dispatcher.join();
+        for (auto& reader : stage->text_readers) reader.join();
+    }
     // A completion callback may still be returning into OpenVINO after it handed its
     // request back; let every request settle before they are destroyed.
     for (auto& stage : stages_)
@@ -126,7 +140,15 @@ ResultStream::~ResultStream() {
 
 void ResultStream::cancel() {
     cancelled_ = true;
-    for (auto& stage : stages_) stage->decoded.discard_all();
+    for (auto& stage : stages_) {
+        stage->decoded.discard_all();
+        const std::size_t dropped = stage->text_jobs.discard_all();
+        {
+            std::lock_guard lock(stage->requests_mutex);
+            stage->text_jobs_open -= dropped;
+        }
+        stage->request_idle.notify_all();
+    }
 }
 
 bool ResultStream::wants(std::size_t index, std::size_t stage) const {
@@ -159,7 +181,7 @@ void ResultStream::load_one(std::size_t index) {
         if (!images[s]) continue;
         // The batch tensor is filled with memcpy: a wrong size must never get there.
         if (images[s]->rgb.size() != stages_[s]->input_bytes) {
-            deliver({index, s, path, 0, 0, {}, path + ": decoded image does not match the model "
+            deliver({index, s, path, 0, 0, {}, {}, path + ": decoded image does not match the model "
                                                       "input size"});
             continue;
         }
@@ -169,7 +191,7 @@ void ResultStream::load_one(std::size_t index) {
 
 void ResultStream::fail_everywhere(std::size_t index, const std::string& error) {
     for (std::size_t s = 0; s < stages_.size(); ++s)
-        if (wants(index, s)) deliver({index, s, paths_[index], 0, 0, {}, error});
+        if (wants(index, s)) deliver({index, s, paths_[index], 0, 0, {}, {}, error});
 }
 
 std::size_t ResultStream::acquire_request(Stage& stage) {
@@ -216,8 +238,11 @@ void ResultStream::dispatch_batches(std::size_t s) {
         }
     }
     std::unique_lock lock(stage.requests_mutex);
-    stage.request_idle.wait(lock, [&] { return stage.idle_requests.size() == stage.requests.size(); });
+    stage.request_idle.wait(lock, [&] {
+        return stage.idle_requests.size() == stage.requests.size() && stage.text_jobs_open == 0;
+    });
     lock.unlock();
+    stage.text_jobs.close();
     {
         std::lock_guard results_lock(results_mutex_);
         --dispatchers_running_;
@@ -227,26 +252,94 @@ void ResultStream::dispatch_batches(std::size_t s) {
 
 void ResultStream::complete_request(std::size_t s, std::size_t slot, std::exception_ptr failure) {
     Stage& stage = *stages_[s];
-    const InFlight& flight = stage.in_flight[slot];
+    InFlight& flight = stage.in_flight[slot];
     for (std::size_t b = 0; b < flight.indices.size(); ++b) {
         const Geometry& geometry = flight.geometries[b];
         ImageResult result{flight.indices[b], s, paths_[flight.indices[b]], geometry.source_width,
-                           geometry.source_height, {}, {}, geometry.pixels};
+                           geometry.source_height, {}, {}, {}, geometry.pixels};
+        std::vector<TextRegion> regions;
         try {
             if (failure) std::rethrow_exception(failure);
-            result.detections = stage.decoder->decode(stage.requests[slot], b);
-            for (Detection& detection : result.detections)
-                if (detection.has_box) detection.box = geometry.to_source(detection.box);
+            if (stage.text) {
+                regions = stage.text->regions(stage.requests[slot], b, geometry.covered_width(),
+                                              geometry.covered_height());
+                for (TextRegion& region : regions)
+                    for (Point& corner : region.corners) corner = geometry.to_source(corner);
+            } else {
+                result.detections = stage.decoder->decode(stage.requests[slot], b);
+                for (Detection& detection : result.detections)
+                    if (detection.has_box) detection.box = geometry.to_source(detection.box);
+            }
         } catch (...) {
             result.error = result.path + ": inference failed: " + describe(std::current_exception());
         }
-        deliver(std::move(result));
+        // A photo without text costs only the detection.
+        if (regions.empty()) {
+            deliver(std::move(result));
+            continue;
+        }
+        {
+            std::lock_guard lock(stage.requests_mutex);
+            ++stage.text_jobs_open;
+        }
+        if (!stage.text_jobs.push({std::move(result), std::move(regions)})) {
+            std::lock_guard lock(stage.requests_mutex);
+            --stage.text_jobs_open;
+        }
     }
     {
         std::lock_guard lock(stage.requests_mutex);
         stage.idle_requests.push_back(slot);
     }
     stage.request_idle.notify_all();
+}
+
+void ResultStream::read_text(std::size_t s) {
+    Stage& stage = *stages_[s];
+    std::optional<TextReader::Requests> requests;
+    while (std::optional<TextJob> job = stage.text_jobs.pop()) {
+        if (!cancelled_) {
+            ImageResult& result = job->result;
+            try {
+                if (!requests) requests = stage.text->make_requests();
+                result.lines = read_lines(stage, *job, *requests);
+            } catch (...) {
+                result.lines.clear();
+                result.error = result.path + ": reading its text failed: " +
+                               describe(std::current_exception());
+            }
+            deliver(std::move(result));
+        }
+        {
+            std::lock_guard lock(stage.requests_mutex);
+            --stage.text_jobs_open;
+        }
+        stage.request_idle.notify_all();
+    }
+}
+
+// Lines are cut out of the file decoded again, at up to the reader's own resolution:
+// the detector's input is too coarse for small print, and only photos with text pay.
+std::vector<TextLine> ResultStream::read_lines(const Stage& stage, const TextJob& job,
+                                               TextReader::Requests& requests) const {
+    const int source_width = job.result.width, source_height = job.result.height;
+    const double shrink = std::max(1.0, double(std::max(source_width, source_height)) /
+                                            stage.text->settings().reading_side);
+    InputFit fit;
+    fit.mode = ResizeMode::stretch;
+    fit.width = std::max(1, int(std::lround(source_width / shrink)));
+    fit.height = std::max(1, int(std::lround(source_height / shrink)));
+    const LoadedImage image = ImageLoader(fit, loader_->max_source_pixels()).load(job.result.path);
+    const Geometry& geometry = image.geometry;
+    std::vector<TextRegion> regions = job.regions;
+    for (TextRegion& region : regions)
+        for (Point& corner : region.corners)
+            corner = {float(corner.x / geometry.scale_x), float(corner.y / geometry.scale_y)};
+    std::vector<TextLine> lines =
+        stage.text->read(image.rgb, fit.width, fit.height, regions, requests);
+    for (TextLine& line : lines)
+        for (Point& corner : line.corners) corner = geometry.to_source(corner);
+    return lines;
 }
 
 void ResultStream::deliver(ImageResult result) {

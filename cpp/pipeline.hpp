@@ -18,6 +18,7 @@
 #include "image_loader.hpp"
 #include "inference_model.hpp"
 #include "output_decoders.hpp"
+#include "text_reader.hpp"
 
 namespace autotags {
 
@@ -28,6 +29,7 @@ struct ImageResult {
     int width = 0;          // oriented size of the original image
     int height = 0;
     std::vector<Detection> detections;  // in original-image pixels
+    std::vector<TextLine> lines;        // a text model's lines, in original-image pixels
     std::string error;                  // empty on success
     PixelSource pixels = PixelSource::image;
 };
@@ -39,10 +41,12 @@ struct PipelineSettings {
 };
 
 // One model of a pipeline: the network, how its output is read, how images fit its input.
+// A text model's network is its detector, and its output is read by `text`.
 struct PipelineStage {
     std::shared_ptr<InferenceModel> model;
     DecoderSettings decoder;
     InputFit fit;
+    std::shared_ptr<const TextReader> text;
 };
 
 class ResultStream;
@@ -60,7 +64,8 @@ public:
 
 private:
     std::vector<std::shared_ptr<InferenceModel>> models_;
-    std::vector<std::shared_ptr<const OutputDecoder>> decoders_;
+    std::vector<std::shared_ptr<const OutputDecoder>> decoders_;  // null for text stages
+    std::vector<std::shared_ptr<const TextReader>> readers_;     // null for the others
     std::vector<unsigned> request_counts_;
     std::shared_ptr<const ImageLoader> loader_;
     PipelineSettings settings_;
@@ -93,12 +98,18 @@ public:
         std::vector<std::size_t> indices;
         std::vector<Geometry> geometries;
     };
+    struct TextJob {  // an image whose text regions wait to be read
+        ImageResult result;
+        std::vector<TextRegion> regions;  // in source pixels
+    };
     struct Stage {
         Stage(std::shared_ptr<InferenceModel> model, std::shared_ptr<const OutputDecoder> decoder,
-              std::size_t queue_capacity)
-            : model(std::move(model)), decoder(std::move(decoder)), decoded(queue_capacity) {}
+              std::shared_ptr<const TextReader> text, std::size_t queue_capacity)
+            : model(std::move(model)), decoder(std::move(decoder)), text(std::move(text)),
+              decoded(queue_capacity), text_jobs(queue_capacity) {}
         std::shared_ptr<InferenceModel> model;
         std::shared_ptr<const OutputDecoder> decoder;
+        std::shared_ptr<const TextReader> text;
         std::size_t input_bytes = 0;  // one image at the model input size
         BoundedQueue<Decoded> decoded;
         std::vector<ov::InferRequest> requests;
@@ -107,6 +118,9 @@ public:
         std::mutex requests_mutex;
         std::condition_variable request_idle;
         std::thread dispatcher;
+        BoundedQueue<TextJob> text_jobs;
+        std::size_t text_jobs_open = 0;  // queued or being read; guarded by requests_mutex
+        std::vector<std::thread> text_readers;
     };
 
 private:
@@ -115,6 +129,10 @@ private:
     void dispatch_batches(std::size_t stage);
     std::size_t acquire_request(Stage& stage);
     void complete_request(std::size_t stage, std::size_t slot, std::exception_ptr failure);
+    void decode_output(Stage& stage, std::size_t slot, std::size_t b, ImageResult& result);
+    void read_text(std::size_t stage);
+    std::vector<TextLine> read_lines(const Stage& stage, const TextJob& job,
+                                     TextReader::Requests& requests) const;
     void deliver(ImageResult result);
     void fail_everywhere(std::size_t index, const std::string& error);
     bool wants(std::size_t index, std::size_t stage) const;
