@@ -217,23 +217,50 @@ ov::Tensor batch_of(const std::vector<const CropT*>& crops, int height, int widt
 
 }  // namespace
 
+// The classifier sees a line at its own aspect: a short line whole, a long one as three
+// windows (start, middle, end) whose verdicts are averaged, rather than squeezed into
+// its input, which hides the letters' shapes it judges by. A window's `region` field
+// names the crop it comes from.
+std::vector<TextReader::Crop> TextReader::orientation_windows(const Crop& crop,
+                                                              std::size_t index) const {
+    const int window = orientation_width_;
+    if (crop.width <= 2 * window) return {Crop{crop.rgb, crop.width, index}};
+    std::vector<Crop> windows;
+    for (const int left : {0, (crop.width - window) / 2, crop.width - window}) {
+        Crop part{{}, window, index};
+        part.rgb.reserve(std::size_t(window) * std::size_t(line_height_) * 3);
+        for (int y = 0; y < line_height_; ++y) {
+            const auto row = crop.rgb.begin() + std::ptrdiff_t((std::size_t(y) * crop.width + left) * 3);
+            part.rgb.insert(part.rgb.end(), row, row + std::ptrdiff_t(window) * 3);
+        }
+        windows.push_back(std::move(part));
+    }
+    return windows;
+}
+
 void TextReader::turn_upright(std::vector<Crop>& crops, ov::InferRequest& orient) const {
+    std::vector<Crop> windows;
+    for (std::size_t c = 0; c < crops.size(); ++c)
+        for (Crop& window : orientation_windows(crops[c], c)) windows.push_back(std::move(window));
+    std::vector<double> turned(crops.size()), seen(crops.size());
     const std::size_t per_batch = std::size_t(std::max(settings_.batch, 16));
-    for (std::size_t begin = 0; begin < crops.size(); begin += per_batch) {
-        const std::size_t end = std::min(crops.size(), begin + per_batch);
+    for (std::size_t begin = 0; begin < windows.size(); begin += per_batch) {
+        const std::size_t end = std::min(windows.size(), begin + per_batch);
         std::vector<const Crop*> batch;
-        for (std::size_t c = begin; c < end; ++c) batch.push_back(&crops[c]);
+        for (std::size_t w = begin; w < end; ++w) batch.push_back(&windows[w]);
         orient.set_input_tensor(batch_of(batch, line_height_, orientation_width_));
         orient.infer();
         const ov::Tensor scores = orient.get_output_tensor();
         if (scores.get_shape() != ov::Shape{batch.size(), 2})
             throw std::length_error("the orientation classifier's output does not match its batch");
         const float* values = scores.data<const float>();
-        for (std::size_t c = begin; c < end; ++c) {
-            const float upright = values[(c - begin) * 2], turned = values[(c - begin) * 2 + 1];
-            if (turned > upright && turned >= settings_.flip_confidence) turn_over(crops[c]);
+        for (std::size_t w = begin; w < end; ++w) {
+            turned[windows[w].region] += values[(w - begin) * 2 + 1];
+            seen[windows[w].region] += 1;
         }
     }
+    for (std::size_t c = 0; c < crops.size(); ++c)
+        if (seen[c] > 0 && turned[c] / seen[c] >= settings_.flip_confidence) turn_over(crops[c]);
 }
 
 std::vector<TextLine> TextReader::recognise(std::vector<Crop>& crops,

@@ -23,7 +23,9 @@ struct TextLine {
 struct TextSettings {
     RegionSettings regions;
     float min_confidence = 0.5f;   // lines recognised less surely than this are dropped
-    float flip_confidence = 0.9f;  // the classifier's certainty needed to turn a line over
+    // The classifier's mean certainty at which a line is turned over; a turned line is
+    // read both ways, so a wrong turn costs time, not text.
+    float flip_confidence = 0.5f;
     int max_line_width = 1600;     // recogniser input pixels; longer lines are squeezed
     int batch = 6;                 // lines per recognition
     int reading_side = 2000;       // longest side of the image lines are cut from
@@ -62,6 +64,7 @@ private:
     std::vector<Crop> cut_out(const std::vector<std::uint8_t>& rgb, int width, int height,
                               const std::vector<TextRegion>& regions) const;
     void turn_upright(std::vector<Crop>& crops, ov::InferRequest& orient) const;
+    std::vector<Crop> orientation_windows(const Crop& crop, std::size_t index) const;
     static void turn_over(Crop& crop);
     std::vector<TextLine> recognise(std::vector<Crop>& crops, ov::InferRequest& recognise) const;
     TextLine decode_ctc(const float* steps, std::size_t step_count, std::size_t classes) const;

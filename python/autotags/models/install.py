@@ -30,6 +30,7 @@ from .catalogue import ModelSource, ModelSpec, SourceFile
 from .downloads import DownloadError, download, sha256_of, verify
 from .model_files import ModelFileError, read_model
 from .package_index import fetch_archive
+from .text_model import TextModelError, TextModelFiles, save_text_model
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ def installed_path(spec: ModelSpec) -> Path | None:
     converter = manifest.get("converter") or (
         "darknet" if spec.source and spec.source.converter == "darknet" else "openvino")
     same_conversion = spec.source is not None and converter == spec.source.converter
+    if converter == "pp-ocr":
+        complete = complete and TextModelFiles.beside(model).complete()
     return model if complete and manifest.get("sha256") == wanted and same_conversion else None
 
 
@@ -276,6 +279,12 @@ def _convert(source: ModelSource, files: list[Path], model_xml: Path) -> None:
                 model = cut_before_postprocessing(read_model(files[0]))
             except TfSsdError as error:
                 raise InstallError(f"{files[0].name}: {error}") from error
+        elif source.converter == "pp-ocr":
+            try:
+                save_text_model(files, model_xml)
+            except TextModelError as error:
+                raise InstallError(str(error)) from error
+            return
         else:
             model = read_model(files[0])
         ov.save_model(model, str(model_xml), compress_to_fp16=False)

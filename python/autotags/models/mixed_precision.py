@@ -151,7 +151,7 @@ class ScoreProbe:
             compiled = compile_model(self.spec, path, RunSettings(accuracy=MIN_ACCURACY,
                                                                   precision="f32"), cached=False)
             found: TagScores = [{} for _ in self.photos]
-            for index, _, _, _, detections, error, _ in compiled.pipeline.run(self.photos):
+            for index, _, _, _, detections, error, _, _ in compiled.pipeline.run(self.photos):
                 if error is None:
                     for class_id, score, _ in detections:
                         best = found[index]

@@ -16,6 +16,7 @@ import openvino
 from .. import _engine, locations
 from ..errors import AutotagsError, SettingsError
 from .catalogue import DEFAULT_ACCURACY, MAX_ACCURACY, MIN_ACCURACY, ModelSpec
+from .text_model import TextModelFiles
 
 DEVICES = ("CPU", "GPU", "AUTO")
 # Bump when the engine changes how it prepares a graph, so older prepared copies go.
@@ -23,6 +24,10 @@ PREPARED_FORMAT = 1
 DEFAULT_MAX_MEGAPIXELS = 300
 MAX_MEGAPIXELS = 100_000   # 100 gigapixels: past any real photo, within the engine's integers
 MAX_THREADS = 4096
+# PP-OCR's recogniser and line-orientation classifier read lines 48 pixels high; the
+# classifier's input is 192 wide.
+TEXT_LINE_HEIGHT = 48
+TEXT_ORIENTATION_WIDTH = 192
 
 
 class TaggerError(AutotagsError, RuntimeError):
@@ -180,6 +185,35 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _precision(spec: ModelSpec, settings: RunSettings) -> str | None:
+    """Text is read at full precision unless asked otherwise: bf16 on the CPUs that have
+    it changes which characters a line is read as, and so what a search finds."""
+    return settings.precision or ("f32" if spec.kind == "text" else None)
+
+
+def _text_reader(spec: ModelSpec, model_path: Path, settings: RunSettings,
+                 cached: bool) -> _engine.TextReader:
+    """The recogniser and orientation classifier installed beside a text detector."""
+    files = TextModelFiles.beside(model_path)
+    if not files.complete():
+        raise TaggerError(f"model {spec.name!r} is missing its recogniser files in "
+                          f"{model_path.parent}; run: autotags models install --force {spec.name}")
+    config = _openvino_config(settings.threads, _precision(spec, settings), cached)
+    recogniser_input = _input_spec(spec, 1)
+    recogniser_input.width, recogniser_input.height = 0, TEXT_LINE_HEIGHT
+    recogniser_input.any_width = recogniser_input.any_batch = True
+    orientation_input = _input_spec(spec, 1)
+    orientation_input.width, orientation_input.height = TEXT_ORIENTATION_WIDTH, TEXT_LINE_HEIGHT
+    orientation_input.any_batch = True
+    recogniser = _engine.InferenceModel(str(files.recogniser), settings.device, recogniser_input,
+                                        config)
+    orientation = _engine.InferenceModel(str(files.orientation), settings.device,
+                                         orientation_input, config)
+    text_settings = _engine.TextSettings()
+    text_settings.min_confidence = spec.threshold(settings.accuracy)
+    return _engine.TextReader(recogniser, orientation, files.read_characters(), text_settings)
+
+
 def compile_model(spec: ModelSpec, model_path: Path, settings: RunSettings, *,
                   cached: bool = True) -> CompiledModel:
     """Compile `model_path` as `spec` describes it; raises the engine's ModelError when
@@ -188,13 +222,15 @@ def compile_model(spec: ModelSpec, model_path: Path, settings: RunSettings, *,
     prepared = str(prepared_model_path(spec, model_path, settings.batch)) if cached else ""
     network = _engine.InferenceModel(
         str(model_path), settings.device, _input_spec(spec, settings.batch),
-        _openvino_config(settings.threads, settings.precision, cached), prepared)
+        _openvino_config(settings.threads, _precision(spec, settings), cached), prepared)
     pipeline_settings = _engine.PipelineSettings()
     pipeline_settings.decode_threads = settings.threads or 0
     pipeline_settings.infer_requests = settings.requests or 0
     pipeline_settings.max_source_pixels = settings.max_pixels
     fit = _input_fit(spec)
     fit.width, fit.height = network.input_width, network.input_height
-    stage = _engine.PipelineStage(network, _decoder_settings(spec, settings.accuracy), fit)
+    text = _text_reader(spec, model_path, settings, cached) if spec.kind == "text" else None
+    decoder = _engine.DecoderSettings() if text else _decoder_settings(spec, settings.accuracy)
+    stage = _engine.PipelineStage(network, decoder, fit, text)
     pipeline = _engine.Pipeline([stage], pipeline_settings)
     return CompiledModel(network, stage, pipeline, pipeline_settings, fit, settings.max_pixels)

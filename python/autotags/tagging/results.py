@@ -42,6 +42,23 @@ class Tag:
     box: Box | None = None
 
 
+Corner = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """A line of text a text model read, with its box: four corners in original-image
+    pixels, clockwise from where the line starts (its top-left when upright)."""
+
+    text: str
+    confidence: float
+    box: tuple[Corner, Corner, Corner, Corner]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "confidence": round(self.confidence, 4),
+                "box": [[round(x, 1), round(y, 1)] for x, y in self.box]}
+
+
 @dataclass(frozen=True)
 class ImageTags:
     """Everything one model said about one image, or why it could not."""
@@ -56,6 +73,8 @@ class ImageTags:
     # "preview" (the embedded JPEG) or "raw" (the sensor data, processed at half size);
     # None when the file could not be read.
     source: str | None = "image"
+    # A text model's lines in reading order (its one tag, ``text``, says there are some).
+    lines: list[TextLine] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -77,6 +96,7 @@ class ImageTags:
                  "box": t.box.as_list() if t.box else None}
                 for t in self.tags
             ],
+            "text": [line.to_json() for line in self.lines],
             "error": self.error,
             "source": self.source,
         }

@@ -20,7 +20,7 @@ from ..models.runtime import (
     check_device,
     compile_model,
 )
-from .results import Box, ImageTags, Tag
+from .results import Box, ImageTags, Tag, TextLine
 
 log = logging.getLogger(__name__)
 
@@ -131,15 +131,21 @@ class Tagger:
         return next(self.tag([path]))
 
     def to_result(self, path: str, width: int, height: int,
-                   detections: list[tuple[int, float, tuple[float, float, float, float] | None]],
-                   error: bytes | None, source: str) -> ImageTags:
+                  detections: list[tuple[int, float, tuple[float, float, float, float] | None]],
+                  error: bytes | None, source: str,
+                  lines: list[tuple[str, float, list[float]]]) -> ImageTags:
         if error is not None:
             return ImageTags(path, 0, 0, self.spec.name, [], os.fsdecode(error), source=None)
         tags = [
             Tag(self.spec.labels[class_id], float(score), Box(*box) if box is not None else None)
             for class_id, score, box in detections
         ]
-        return ImageTags(path, width, height, self.spec.name, tags, source=source)
+        read = [TextLine(text, float(confidence),
+                         tuple(zip(corners[0::2], corners[1::2], strict=True)))  # type: ignore[arg-type]
+                for text, confidence, corners in lines]
+        if read:  # the image's one tag: it has text, as sure as its surest line
+            tags.append(Tag(self.spec.labels[0], max(line.confidence for line in read)))
+        return ImageTags(path, width, height, self.spec.name, tags, source=source, lines=read)
 
 
 class TaggerGroup:
@@ -162,9 +168,9 @@ class TaggerGroup:
         stream = self._pipeline.run([os.fsencode(p) for p in path_list],
                                     [list(row) for row in wanted] if wanted is not None else [])
         try:
-            for index, stage, width, height, detections, error, source in stream:
+            for index, stage, width, height, detections, error, source, lines in stream:
                 yield index, stage, self.taggers[stage].to_result(
-                    path_list[index], width, height, detections, error, source)
+                    path_list[index], width, height, detections, error, source, lines)
         finally:
             stream.cancel()
 

@@ -19,6 +19,7 @@ from .records import (
     ScanRecord,
     ScanSummary,
     StoredTag,
+    StoredTextLine,
     TagNode,
     WrittenKeywords,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "ScanSummary",
     "StoreError",
     "StoredTag",
+    "StoredTextLine",
     "TagNode",
     "TagStore",
     "WrittenKeywords",

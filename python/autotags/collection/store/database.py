@@ -19,7 +19,7 @@ from ...errors import AutotagsError
 from ...sqlite_transactions import immediate_transaction
 from ..files import StrPath, canonical_path, kind_of
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA = """
@@ -97,6 +97,20 @@ CREATE TABLE written_keywords (              -- what autotags last put into an i
     up_to_date INTEGER NOT NULL DEFAULT 1,   -- 0: the image's tags changed since
     PRIMARY KEY (image_id, target)
 );
+""",
+    6: """
+CREATE TABLE text_lines (                    -- lines of text a text model read
+    id         INTEGER PRIMARY KEY,
+    image_id   INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    source     TEXT NOT NULL,                -- the model
+    line       INTEGER NOT NULL,             -- reading order
+    text       TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    box        TEXT NOT NULL                 -- JSON: four [x, y] corners
+);
+CREATE INDEX text_lines_by_image ON text_lines(image_id, source);
+CREATE VIRTUAL TABLE text_index USING fts5(text, content='text_lines', content_rowid='id',
+                                           tokenize='unicode61 remove_diacritics 2');
 """,
 }
 

@@ -33,6 +33,14 @@ class StoredTag:
 
 
 @dataclass(frozen=True)
+class StoredTextLine:
+    source: str          # the text model that read it
+    text: str
+    confidence: float
+    box: tuple[tuple[float, float], ...]  # four corners, clockwise from the line's start
+
+
+@dataclass(frozen=True)
 class TagNode:
     path: str
     depth: int

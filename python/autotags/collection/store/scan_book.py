@@ -7,11 +7,13 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 
+from ...tagging.results import TextLine
 from ..files import FileState, StrPath
 from .database import Database, decode, encode
 from .keyword_ledger import keywords_changed
 from .records import AUTO_ROOT, NewTag, ScanRecord
 from .tag_tree import split_tag_path, tag_id
+from .text_lines import store_lines
 
 
 def scan_records(db: Database, model: str) -> dict[bytes, ScanRecord]:
@@ -26,7 +28,7 @@ def scan_records(db: Database, model: str) -> dict[bytes, ScanRecord]:
 
 def record_scan(db: Database, path: StrPath, model: str, state: FileState,
                 settings: dict[str, object], *, width: int, height: int, tags: Iterable[NewTag],
-                error: str | None, replace: bool) -> None:
+                error: str | None, replace: bool, lines: Sequence[TextLine] = ()) -> None:
     """See :meth:`autotags.TagStore.record_scan`."""
     image = db.ensure_image(path)
     db.execute("""
@@ -55,6 +57,8 @@ def record_scan(db: Database, path: StrPath, model: str, state: FileState,
         if tag_key in rejected:
             continue  # a person said it is not there
         _store_tag(db, image, tag_key, model, tag)
+    if lines or replace:
+        store_lines(db, image, model, lines, replace=replace)
 
 
 def _store_tag(db: Database, image: int, tag_key: int | None, model: str, tag: NewTag) -> None:

@@ -7,17 +7,25 @@ from collections.abc import Sequence
 from ...vocabulary.hierarchy import contains_words, vocabulary, words
 from .database import Database, StoreError, decode
 from .tag_tree import all_tag_paths, matching_tag_ids
+from .text_lines import images_with_text
 
 _TagKey = tuple[int, str | None]  # a tag and the category it was stored with
 
 
-def search(db: Database, terms: str | Sequence[str], *, match_any: bool = False,
-           min_score: float | None = None, max_score: float | None = None,
-           include_missing: bool = False) -> list[str]:
+def search(db: Database, terms: str | Sequence[str], *, text: Sequence[str] = (),
+           match_any: bool = False, min_score: float | None = None,
+           max_score: float | None = None, include_missing: bool = False) -> list[str]:
     """See :meth:`autotags.TagStore.search`."""
     with db.snapshot():
-        found = matching_images(db, terms, match_any=match_any, min_score=min_score,
-                                max_score=max_score, include_missing=include_missing)
+        found: set[int] | None = None
+        if terms or not text:
+            found = set(matching_images(db, terms, match_any=match_any, min_score=min_score,
+                                        max_score=max_score, include_missing=include_missing))
+        if text:
+            with_text = images_with_text(db, text, match_any=match_any,
+                                         include_missing=include_missing)
+            found = with_text if found is None else found & with_text
+        found = found or set()
         placeholders = ",".join("?" * len(found))
         paths = db.execute(f"SELECT path FROM images WHERE id IN ({placeholders})",
                            tuple(found))

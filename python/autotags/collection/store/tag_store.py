@@ -13,6 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from ...tagging.results import TextLine
 from ...vocabulary.hierarchy import TagPaths
 from ..files import FileState, StrPath, canonical_path
 from . import browsing, corrections, scan_book
@@ -28,11 +29,13 @@ from .records import (
     ScanRecord,
     ScanSummary,
     StoredTag,
+    StoredTextLine,
     TagNode,
 )
 from .search import search as search_images
 from .tag_tree import image_tag_paths
 from .tag_tree import tag_tree as tag_tree_of
+from .text_lines import lines_of
 
 
 class TagStore:
@@ -70,15 +73,17 @@ class TagStore:
 
     def record_scan(self, path: StrPath, model: str, state: FileState, settings: dict[str, object],
                     *, width: int = 0, height: int = 0, tags: Iterable[NewTag] = (),
-                    error: str | None = None, replace: bool = True) -> None:
+                    error: str | None = None, replace: bool = True,
+                    lines: Sequence[TextLine] = ()) -> None:
         """Store one model's verdict on one image. Call inside :meth:`transaction`.
 
-        ``replace`` drops the tags this model made before (digiKam's Replace); otherwise
-        they are kept and new ones added (Update). Other models' and manual tags are
-        never touched. A failed scan changes no tags.
+        ``replace`` drops the tags (and lines of text) this model made before
+        (digiKam's Replace); otherwise they are kept and new ones added (Update). Other
+        models' and manual tags are never touched. A failed scan changes nothing.
         """
         scan_book.record_scan(self._db, path, model, state, settings, width=width,
-                              height=height, tags=tags, error=error, replace=replace)
+                              height=height, tags=tags, error=error, replace=replace,
+                              lines=lines)
 
     def mark_missing(self, under: Sequence[StrPath], present: set[bytes]) -> int:
         """Flag known images below the folders `under` that are not in `present`.
@@ -167,10 +172,14 @@ class TagStore:
 
     # ---- queries --------------------------------------------------------------------
 
-    def search(self, terms: str | Sequence[str], *, match_any: bool = False,
-               min_score: float | None = None, max_score: float | None = None,
-               include_missing: bool = False) -> list[str]:
+    def search(self, terms: str | Sequence[str] = (), *, text: Sequence[str] = (),
+               match_any: bool = False, min_score: float | None = None,
+               max_score: float | None = None, include_missing: bool = False) -> list[str]:
         """Images matching every term (``match_any``: any term), sorted by path.
+
+        ``text`` words are looked for in the lines of text that text models read: all of
+        them (``match_any``: any), ignoring case and accents, ``word*`` as a prefix. With
+        terms as well, an image must match both the terms and the words.
 
         A term matches, ignoring case and as whole words, a tag's name or full path
         ('cat', 'auto/cat', 'people/alice', with every tag below it), the other names of
@@ -180,8 +189,9 @@ class TagStore:
         ``min_score`` drops machine tags below that confidence (0..1), ``max_score``
         those above it (and manual tags).
         """
-        return search_images(self._db, terms, match_any=match_any, min_score=min_score,
-                             max_score=max_score, include_missing=include_missing)
+        return search_images(self._db, terms, text=text, match_any=match_any,
+                             min_score=min_score, max_score=max_score,
+                             include_missing=include_missing)
 
     def find_images(self, terms: str | Sequence[str], *, match_any: bool = False,
                     min_score: float | None = None, max_score: float | None = None,
@@ -219,6 +229,12 @@ class TagStore:
             tags = [StoredTag(paths[t], s, c, n, tuple(boxes.get((t, s), ())))
                     for t, s, c, n in rows]
         return sorted(tags, key=lambda t: (t.source == MANUAL_SOURCE, -(t.confidence or 0), t.path))
+
+    def text_of(self, path: StrPath) -> list[StoredTextLine]:
+        """The lines of text read in an image, by model and in reading order."""
+        with self._db.snapshot():
+            image = self._db.image_id(path)
+            return [] if image is None else lines_of(self._db, image)
 
     def image_info(self, path: StrPath) -> dict[str, object] | None:
         with self._db.snapshot():
