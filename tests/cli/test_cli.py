@@ -52,7 +52,8 @@ def test_tag_json_has_one_object_per_file(photos, tmp_path):
     objects = [json.loads(line) for line in completed.stdout.splitlines()]
     assert [o["path"] for o in objects] == [str(photos["dog"]), str(text)]
     dog, bad = objects
-    assert set(dog) == {"path", "width", "height", "model", "tags", "error", "source"}
+    assert set(dog) == {"path", "width", "height", "model", "tags", "text", "error", "source"}
+    assert dog["text"] == []  # lines come from text models only
     assert (dog["width"], dog["height"], dog["error"], dog["source"]) == (768, 576, None, "image")
     assert {"dog", "bicycle"} <= {t["label"] for t in dog["tags"]}
     for tag in dog["tags"]:

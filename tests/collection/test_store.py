@@ -142,6 +142,8 @@ def test_an_older_schema_is_migrated_keeping_its_data(tmp_path):
         db.execute("DROP TABLE rejections")
         db.execute("DROP TABLE tag_boxes")
         db.execute("DROP TABLE written_keywords")
+        db.execute("DROP TABLE text_index")
+        db.execute("DROP TABLE text_lines")
         db.execute("PRAGMA user_version = 1")
     db.close()
     with TagStore(path) as store:

@@ -12,8 +12,7 @@ import pytest
 
 from autotags import TagStore
 from autotags.collection.files import FileState
-from autotags.collection.store import NewTag
-from autotags.tagging.results import TextLine
+from autotags.collection.store import NewTag, NewTextLine
 from helpers.photo_sources import DARKNET_DATA
 from helpers.text_photos import OPENCV_PAGES
 from helpers.xmp_files import read_tags
@@ -23,7 +22,7 @@ STATE = FileState(1, 1, None)
 
 
 def store_reading(store, path, texts, *, replace=True, model="pp-ocrv4"):
-    lines = [TextLine(text, 0.9, BOX) for text in texts]
+    lines = [NewTextLine(text, 0.9, BOX) for text in texts]
     with store.transaction():
         store.record_scan(path, model, STATE, {"accuracy": 7}, width=10, height=10,
                           tags=[NewTag("text", 0.9, 1, None, ())], lines=lines,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .photo_sources import OPENCV_DATA
+from .photo_sources import DARKNET_DATA, OPENCV_DATA, skimage_data
 
 # The words of opencv-doc's imageTextN.png (and of imageTextR.png, the same page turned).
 OPENCV_PAGE_TEXT = """technical details are too complex to cover in the book itself. In teaching
@@ -36,6 +36,25 @@ class DrawnLine:
     at: tuple[int, int]            # top-left corner of the text before turning it
     angle: float = 0               # degrees, counter-clockwise
     colour: tuple[int, int, int] = (255, 255, 255)
+
+
+# Real photos with text drawn on them: several fonts, sizes, angles and colours, one of
+# them camera-sized (12 MP) with text standing upright.
+DRAWN = {
+    "horses": (DARKNET_DATA / "horses.jpg", None, [
+        DrawnLine("Bahnhof Hauptbahnhof Bern", "DejaVu Sans Bold 36", (40, 30)),
+        DrawnLine("Gleis 7 Abfahrt 14:35", "DejaVu Serif 30", (60, 420), angle=8,
+                  colour=(255, 230, 0))]),
+    "coffee": (skimage_data() / "coffee.png", None, [
+        DrawnLine("INVOICE number 4711", "DejaVu Sans Mono Bold 30", (30, 20),
+                  colour=(20, 20, 20)),
+        DrawnLine("Birthday party tonight", "DejaVu Sans Condensed Bold 34", (120, 250),
+                  angle=-12, colour=(0, 60, 200))]),
+    "giraffe": (DARKNET_DATA / "giraffe.jpg", (4032, 3024), [
+        DrawnLine("Restaurant Goldener Hirsch", "DejaVu Serif Bold 150", (300, 250)),
+        DrawnLine("Open daily from noon", "DejaVu Sans 120", (3700, 600), angle=90,
+                  colour=(250, 40, 40))]),
+}
 
 
 def words(text: str) -> list[str]:

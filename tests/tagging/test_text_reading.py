@@ -11,25 +11,8 @@ from autotags import Tagger
 from helpers.camera_raw import write_dng
 from helpers.photo_sources import DARKNET_DATA, skimage_data
 from helpers.sample_files import save_with_orientation
-from helpers.text_photos import OPENCV_PAGE_TEXT, OPENCV_PAGES, DrawnLine, draw_text, recall
+from helpers.text_photos import DRAWN, OPENCV_PAGE_TEXT, OPENCV_PAGES, DrawnLine, draw_text, recall
 
-# Real photos with text drawn on them: several fonts, sizes, angles and colours, one of
-# them camera-sized (12 MP) with text standing upright.
-DRAWN = {
-    "horses": (DARKNET_DATA / "horses.jpg", None, [
-        DrawnLine("Bahnhof Hauptbahnhof Bern", "DejaVu Sans Bold 36", (40, 30)),
-        DrawnLine("Gleis 7 Abfahrt 14:35", "DejaVu Serif 30", (60, 420), angle=8,
-                  colour=(255, 230, 0))]),
-    "coffee": (skimage_data() / "coffee.png", None, [
-        DrawnLine("INVOICE number 4711", "DejaVu Sans Mono Bold 30", (30, 20),
-                  colour=(20, 20, 20)),
-        DrawnLine("Birthday party tonight", "DejaVu Sans Condensed Bold 34", (120, 250),
-                  angle=-12, colour=(0, 60, 200))]),
-    "giraffe": (DARKNET_DATA / "giraffe.jpg", (4032, 3024), [
-        DrawnLine("Restaurant Goldener Hirsch", "DejaVu Serif Bold 150", (300, 250)),
-        DrawnLine("Open daily from noon", "DejaVu Sans 120", (3700, 600), angle=90,
-                  colour=(250, 40, 40))]),
-}
 TEXT_FREE = [
     *(DARKNET_DATA / f"{name}.jpg" for name in ("dog", "eagle", "horses", "person", "kite")),
     *(skimage_data() / f"{name}.png" for name in ("astronaut", "chelsea", "coffee", "camera")),

@@ -12,7 +12,7 @@ from .discovery import FoundFile
 from .files import fingerprint
 from .planning import ModelPlan
 from .reports import ScanReport
-from .store import Failure, NewTag, TagStore
+from .store import Failure, NewTag, NewTextLine, TagStore
 
 # A batch is committed when it holds this many images or is this old, whichever
 # comes first: few enough transactions to be fast, recent enough that little is redone.
@@ -81,7 +81,9 @@ class BatchWriter:
                     found.path, self._plan.name, state, self._plan.recorded,
                     width=result.width, height=result.height,
                     tags=merge_instances(result, self._category_of), error=result.error,
-                    replace=self._replace, lines=result.lines)
+                    replace=self._replace,
+                    lines=[NewTextLine(line.text, line.confidence, line.box)
+                           for line in result.lines])
         for found, result in self._pending:
             self._count(found, result)
         self._report.images_stored = len(self._stored)

@@ -33,6 +33,15 @@ class StoredTag:
 
 
 @dataclass(frozen=True)
+class NewTextLine:
+    """A line of text a text model read, as a scan hands it to the store."""
+
+    text: str
+    confidence: float
+    box: tuple[tuple[float, float], ...]  # four corners, clockwise from the line's start
+
+
+@dataclass(frozen=True)
 class StoredTextLine:
     source: str          # the text model that read it
     text: str

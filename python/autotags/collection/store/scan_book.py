@@ -7,11 +7,10 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 
-from ...tagging.results import TextLine
 from ..files import FileState, StrPath
 from .database import Database, decode, encode
 from .keyword_ledger import keywords_changed
-from .records import AUTO_ROOT, NewTag, ScanRecord
+from .records import AUTO_ROOT, NewTag, NewTextLine, ScanRecord
 from .tag_tree import split_tag_path, tag_id
 from .text_lines import store_lines
 
@@ -28,7 +27,7 @@ def scan_records(db: Database, model: str) -> dict[bytes, ScanRecord]:
 
 def record_scan(db: Database, path: StrPath, model: str, state: FileState,
                 settings: dict[str, object], *, width: int, height: int, tags: Iterable[NewTag],
-                error: str | None, replace: bool, lines: Sequence[TextLine] = ()) -> None:
+                error: str | None, replace: bool, lines: Sequence[NewTextLine] = ()) -> None:
     """See :meth:`autotags.TagStore.record_scan`."""
     image = db.ensure_image(path)
     db.execute("""

@@ -13,7 +13,6 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ...tagging.results import TextLine
 from ...vocabulary.hierarchy import TagPaths
 from ..files import FileState, StrPath, canonical_path
 from . import browsing, corrections, scan_book
@@ -26,6 +25,7 @@ from .records import (
     Failure,
     KeywordsToWrite,
     NewTag,
+    NewTextLine,
     ScanRecord,
     ScanSummary,
     StoredTag,
@@ -74,7 +74,7 @@ class TagStore:
     def record_scan(self, path: StrPath, model: str, state: FileState, settings: dict[str, object],
                     *, width: int = 0, height: int = 0, tags: Iterable[NewTag] = (),
                     error: str | None = None, replace: bool = True,
-                    lines: Sequence[TextLine] = ()) -> None:
+                    lines: Sequence[NewTextLine] = ()) -> None:
         """Store one model's verdict on one image. Call inside :meth:`transaction`.
 
         ``replace`` drops the tags (and lines of text) this model made before

@@ -10,15 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from ...tagging.results import TextLine
 from .database import Database, StoreError
-from .records import AUTO_ROOT, StoredTextLine
+from .records import AUTO_ROOT, NewTextLine, StoredTextLine
 from .tag_tree import tag_id
 
 TEXT_TAG = "text"  # images with lines also carry auto/text
 
 
-def store_lines(db: Database, image: int, model: str, lines: Sequence[TextLine], *,
+def store_lines(db: Database, image: int, model: str, lines: Sequence[NewTextLine], *,
                 replace: bool) -> None:
     """`model`'s reading of the image. ``replace`` drops its earlier lines; otherwise
     (Update) those are kept and only lines not read before are added."""
