@@ -36,6 +36,8 @@ def test_the_table_is_made_again_byte_for_byte(tmp_path):
 def test_every_label_of_every_built_in_model_has_a_category():
     known = vocabulary()
     for spec in load_catalogue(with_user_models=False).models.values():
+        if spec.kind == "text":
+            continue  # its one label, auto/text, says a photo has text: no object category
         name = known.vocabulary_of(spec.labels)
         assert name is not None, spec.name
         for label in spec.labels:
