@@ -252,7 +252,7 @@ void ResultStream::dispatch_batches(std::size_t s) {
 
 void ResultStream::complete_request(std::size_t s, std::size_t slot, std::exception_ptr failure) {
     Stage& stage = *stages_[s];
-    InFlight& flight = stage.in_flight[slot];
+    const InFlight& flight = stage.in_flight[slot];
     for (std::size_t b = 0; b < flight.indices.size(); ++b) {
         const Geometry& geometry = flight.geometries[b];
         ImageResult result{flight.indices[b], s, paths_[flight.indices[b]], geometry.source_width,

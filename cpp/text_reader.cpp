@@ -14,17 +14,16 @@ namespace {
 // Recogniser input is padded with mid grey, which the model's normalisation makes 0, as
 // PP-OCR pads its own.
 constexpr std::uint8_t PAD_GREY = 128;
-constexpr int MIN_BATCH_WIDTH_IN_HEIGHTS = 320 / 48;  // PP-OCR never reads narrower batches
+// Batches are at least six line heights wide (PP-OCR's 320 at height 48, rounded down).
+constexpr int MIN_BATCH_WIDTH_IN_HEIGHTS = 320 / 48;
 constexpr float DOUBTFUL_CONFIDENCE = 0.8f;
-
-std::string shape_text(const ov::PartialShape& shape) { return shape.to_string(); }
 
 void check_output_rank(const InferenceModel& model, std::size_t rank, const std::string& expected) {
     const auto shapes = model.output_partial_shapes();
     if (shapes.size() != 1 || shapes[0].rank().is_dynamic() ||
         std::size_t(shapes[0].rank().get_length()) != rank)
         throw ModelError(model.path() + ": outputs " +
-                         (shapes.empty() ? std::string("nothing") : shape_text(shapes[0])) +
+                         (shapes.empty() ? std::string("nothing") : shapes[0].to_string()) +
                          "; a text model's output is " + expected);
 }
 

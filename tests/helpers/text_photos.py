@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from .photo_sources import DARKNET_DATA, OPENCV_DATA, skimage_data
 
@@ -89,15 +89,11 @@ def draw_text(photo: Path, target: Path, lines: list[DrawnLine], vips_cli: str, 
         # A dark (or light) band behind the letters, as on signs, so that any photo
         # behind them leaves the text readable.
         band = Image.new("RGB", turned.size, tuple(255 - c for c in line.colour))
-        band_mask = turned.point(lambda value: 150 if value else 0).filter(_grow())
+        band_mask = turned.point(lambda value: 150 if value else 0)
+        band_mask = band_mask.filter(ImageFilter.MaxFilter(15))
         canvas.paste(band, line.at, band_mask)
         canvas.paste(Image.new("RGB", turned.size, line.colour), line.at, turned)
         mask_file.unlink()
     canvas.save(target, quality=92)
     return target
 
-
-def _grow():  # type: ignore[no-untyped-def]
-    from PIL import ImageFilter
-
-    return ImageFilter.MaxFilter(15)

@@ -67,12 +67,14 @@ def images_with_text(db: Database, words: Sequence[str], *, match_any: bool,
                      include_missing: bool) -> set[int]:
     """Images whose lines hold all of `words` (``match_any``: any), the words in any
     line of the image. An image whose auto/text tag a person rejected is left out."""
-    query = full_text_query(words, match_any=match_any)
+    # Each word may sit in another line: all words are matched one by one, then per image.
+    parts = [full_text_query(words, match_any=True)] if match_any else [
+        full_text_query([word], match_any=False) for word in words]
+    if not parts:
+        raise StoreError("search --text needs at least one word")
     rejected_text = tag_id(db, [AUTO_ROOT, TEXT_TAG], create=False)
     found: set[int] | None = None
-    # Each word may sit in another line: match words line by line, then per image.
-    for part in [query] if match_any or len(words) == 1 else [
-            full_text_query([w], match_any=False) for w in words]:
+    for part in parts:
         rows = db.execute("""
             SELECT DISTINCT text_lines.image_id FROM text_index
             JOIN text_lines ON text_lines.id = text_index.rowid
@@ -80,7 +82,7 @@ def images_with_text(db: Database, words: Sequence[str], *, match_any: bool,
             WHERE text_index MATCH ? AND (? OR images.missing = 0)
               AND NOT EXISTS (SELECT 1 FROM rejections WHERE rejections.image_id = images.id
                               AND rejections.tag_id = ?)""",
-                          (part, include_missing, rejected_text if rejected_text else -1))
+                          (part, include_missing, rejected_text or -1))
         images = {row[0] for row in rows}
         found = images if found is None else found & images
     return found or set()
