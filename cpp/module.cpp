@@ -171,6 +171,7 @@ PYBIND11_MODULE(_engine, m) {
         .def_readwrite("min_confidence", &TextSettings::min_confidence)
         .def_readwrite("flip_confidence", &TextSettings::flip_confidence)
         .def_readwrite("max_line_width", &TextSettings::max_line_width)
+        .def_readwrite("space_in_gap", &TextSettings::space_in_gap)
         .def_readwrite("reading_side", &TextSettings::reading_side)
         .def_readwrite("batch", &TextSettings::batch);
 

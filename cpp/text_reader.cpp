@@ -46,6 +46,7 @@ TextReader::TextReader(std::shared_ptr<InferenceModel> recogniser,
     if (characters.empty()) throw ModelError("the text recogniser has no character list");
     settings_.batch = std::max(1, settings_.batch);
     settings_.max_line_width = std::clamp(settings_.max_line_width, 16, 8192);
+    if (!(settings_.space_in_gap >= 0.f)) settings_.space_in_gap = 1.f;  // NaN or negative: never
     classes_.reserve(characters.size() + 2);
     classes_.emplace_back();
     for (std::string& character : characters) classes_.push_back(std::move(character));
@@ -294,17 +295,37 @@ std::vector<TextLine> TextReader::recognise(std::vector<Crop>& crops,
     return lines;
 }
 
-// Greedy CTC: the best class at each step, repeats merged, blanks dropped; the line's
-// confidence is the mean probability of the characters kept.
+namespace {
+
+// Scripts that separate words with spaces (Latin, Greek, Cyrillic, ...) are below U+0800,
+// so their UTF-8 starts with a byte below 0xE0; CJK, which does not, is above.
+bool separates_words(const std::string& character) {
+    return !character.empty() && static_cast<unsigned char>(character[0]) < 0xE0 &&
+           character != " ";
+}
+
+}  // namespace
+
+// Greedy CTC: the best class at each step, repeats merged, blanks dropped, and a space
+// where the blanks between two letters came with a likely one (settings_.space_in_gap).
+// The line's confidence is the mean probability of the characters kept.
 TextLine TextReader::decode_ctc(const float* steps, std::size_t step_count,
                                 std::size_t classes) const {
     TextLine line;
     double confidence = 0;
-    std::size_t kept = 0, previous = 0;
+    std::size_t kept = 0, previous = 0, last_kept = 0;
+    const std::size_t space = classes - 1;
+    float space_in_gap = 0;
     for (std::size_t t = 0; t < step_count; ++t) {
         const float* scores = steps + t * classes;
         const std::size_t best = std::size_t(std::max_element(scores, scores + classes) - scores);
+        if (best == 0) space_in_gap = std::max(space_in_gap, scores[space]);
         if (best != 0 && best != previous) {
+            if (space_in_gap >= settings_.space_in_gap && last_kept != 0 &&
+                separates_words(classes_[last_kept]) && separates_words(classes_[best]))
+                line.text += ' ';
+            space_in_gap = 0;
+            last_kept = best;
             line.text += classes_[best];
             confidence += scores[best];
             ++kept;

@@ -27,6 +27,10 @@ struct TextSettings {
     // read both ways, so a wrong turn costs time, not text.
     float flip_confidence = 0.5f;
     int max_line_width = 1600;     // recogniser input pixels; longer lines are squeezed
+    // PP-OCR's recogniser often ranks the space second, behind CTC's blank, between two
+    // Latin words ("partytonight"). A gap between two letters of a space-separated script
+    // becomes a space when the space had at least this probability at one step of it.
+    float space_in_gap = 0.1f;
     int batch = 6;                 // lines per recognition
     int reading_side = 2000;       // longest side of the image lines are cut from
 };

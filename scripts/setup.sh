@@ -21,8 +21,9 @@ SYSTEM_PACKAGES=(g++ pkg-config libvips-dev libraw-dev python3-venv python3-dev 
 # exiftool reads back the XMP autotags writes; rawtran-doc ships a real Canon CR2;
 # digikam-data has digiKam's database schema (dbconfig.xml); the review page's tests drive
 # Debian's Chromium headless through its chromedriver; the MariaDB tests start a private
-# mariadbd from mariadb-server (no system service is used).
-(( WITH_TESTS )) && SYSTEM_PACKAGES+=(libvips-tools clang libclang-rt-14-dev wordnet-base
+# mariadbd from mariadb-server (no system service is used); the text reader's tests draw
+# Chinese signs in WenQuanYi Micro Hei.
+(( WITH_TESTS )) && SYSTEM_PACKAGES+=(libvips-tools fonts-wqy-microhei clang libclang-rt-14-dev wordnet-base
                                       opencv-doc libimage-exiftool-perl rawtran-doc
                                       digikam-data chromium chromium-driver mariadb-server)
 

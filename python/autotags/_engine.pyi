@@ -92,6 +92,7 @@ class TextSettings:
     min_confidence: float
     flip_confidence: float
     max_line_width: int
+    space_in_gap: float
     reading_side: int
     batch: int
     def __init__(self) -> None: ...

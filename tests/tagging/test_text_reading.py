@@ -13,6 +13,10 @@ from helpers.photo_sources import DARKNET_DATA, skimage_data
 from helpers.sample_files import save_with_orientation
 from helpers.text_photos import DRAWN, OPENCV_PAGE_TEXT, OPENCV_PAGES, DrawnLine, draw_text, recall
 
+# The issue asks for 90% of the words; the recogniser's spaces, recovered where it ranked
+# them just behind the blank, bring these photos to 99-100%, so less is a regression.
+WORDS_FOUND = 0.95
+
 TEXT_FREE = [
     *(DARKNET_DATA / f"{name}.jpg" for name in ("dog", "eagle", "horses", "person", "kite")),
     *(skimage_data() / f"{name}.png" for name in ("astronaut", "chelsea", "coffee", "camera")),
@@ -39,7 +43,7 @@ def drawn(tmp_path_factory, reader):
 def test_the_words_of_opencv_doc_pages_are_read(reader, page):
     result = reader.tag_file(OPENCV_PAGES[page])
     assert result.ok, result.error
-    assert recall(OPENCV_PAGE_TEXT, [line.text for line in result.lines]) >= 0.9
+    assert recall(OPENCV_PAGE_TEXT, [line.text for line in result.lines]) >= WORDS_FOUND
     assert [tag.label for tag in result.tags] == ["text"]
     assert all(0.5 <= line.confidence <= 1 for line in result.lines)
 
@@ -51,7 +55,22 @@ def test_text_drawn_on_photos_is_read(reader, drawn):
         assert result.ok and result.lines, (path, result.error)
         expected += [line.text for line in lines]
         read += [line.text for line in result.lines]
-    assert recall(" ".join(expected), read) >= 0.9, read
+    assert recall(" ".join(expected), read) >= WORDS_FOUND, read
+
+
+def test_chinese_signs_are_read_without_spaces_between_characters(reader, tmp_path):
+    import shutil
+
+    signs = [DrawnLine("北京欢迎你", "WenQuanYi Micro Hei 40", (30, 30)),
+             DrawnLine("Hotel 北京饭店 Beijing", "WenQuanYi Micro Hei 30", (40, 250), angle=5),
+             DrawnLine("营业时间早上九点", "WenQuanYi Micro Hei 32", (40, 400),
+                       colour=(255, 230, 0))]
+    photo = draw_text(DARKNET_DATA / "horses.jpg", tmp_path / "signs.jpg", signs,
+                      str(shutil.which("vips")))
+    read = [line.text for line in reader.tag_file(photo).lines]
+    assert "北京欢迎你" in read and "营业时间早上九点" in read, read
+    mixed = next(line for line in read if "北京饭店" in line)
+    assert mixed.split() == ["Hotel", "北京饭店", "Beijing"], read
 
 
 def test_photos_without_text_get_no_text_and_no_text_tag(reader):
