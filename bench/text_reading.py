@@ -9,8 +9,9 @@ and real photos with text drawn by libvips, several copies of each) and 12-MP
 camera-like photos without text. Each round runs `autotags scan --model pp-ocrv4` into
 a new database and a RapidOCR process (cv2.imread + RapidOCR, its documented use) over
 each folder, interleaved; the ratio of their images/s is formed within a round and the
-median printed with its range. Then how far the words agree: the share of the words
-one found that the other found too.
+median printed with its range. Then the words: the share of the words drawn or printed
+on the photos that each one found as words of their own (as a search finds them), and
+the share of the words one read that the other read too.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 
 from autotags import TagStore, locations
 from camera_photos import camera_photos
-from helpers.text_photos import DRAWN, OPENCV_PAGES, draw_text, words
+from helpers.text_photos import DRAWN, OPENCV_PAGE_TEXT, OPENCV_PAGES, draw_text, recall, words
 
 RAPIDOCR = "rapidocr-onnxruntime==1.4.4"
 RAPIDOCR_RUN = """
@@ -89,6 +90,24 @@ def run_rapidocr(python: Path, paths: list[Path]) -> tuple[float, dict[str, list
     return time.perf_counter() - begin, json.loads(done.stdout)
 
 
+def text_there(path: Path) -> str | None:
+    """The words drawn or printed on one of the photos `text_photos` made, if it is one."""
+    name = path.stem.rsplit("-", 1)[0] if path.stem[-1].isdigit() else path.stem
+    if name in OPENCV_PAGES:
+        return OPENCV_PAGE_TEXT
+    return " ".join(line.text for line in DRAWN[name][2]) if name in DRAWN else None
+
+
+def found(read: dict[str, list[str]]) -> str:
+    """The share of the words on the photos that `read` has as words of their own."""
+    wanted = {path: text for path in read if (text := text_there(Path(path))) is not None}
+    if not wanted:
+        return "-"
+    total = sum(len(words(text)) for text in wanted.values())
+    hits = sum(recall(text, read[path]) * len(words(text)) for path, text in wanted.items())
+    return f"{hits / total:.0%}"
+
+
 def agreement(first: dict[str, list[str]], second: dict[str, list[str]]) -> str:
     """The share of the words `first` read that `second` read too, image by image."""
     shared = total = 0
@@ -112,9 +131,9 @@ def main() -> None:
         sets = {"photos with text": text_photos(scratch / "text", args.copies),
                 "12-MP photos without text": camera_photos(scratch / "plain", args.plain)}
         print("| photos | autotags images/s | RapidOCR images/s | autotags / RapidOCR "
-              "(median, range) | words RapidOCR read that autotags read too | and the "
-              "other way |")
-        print("|---|---|---|---|---|---|")
+              "(median, range) | words on the photos found by autotags | by RapidOCR | "
+              "words RapidOCR read that autotags read too | and the other way |")
+        print("|---|---|---|---|---|---|---|---|")
         for name, paths in sets.items():
             folder = paths[0].parent
             run_autotags(folder, scratch)  # warm-up: the compiled-model cache
@@ -127,6 +146,7 @@ def main() -> None:
             print(f"| {name} ({len(paths)}) | {statistics.median(r[0] for r in rounds):.2f} | "
                   f"{statistics.median(r[1] for r in rounds):.2f} | "
                   f"{statistics.median(ratios):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f}) | "
+                  f"{found(our_words)} | {found(their_words)} | "
                   f"{agreement(their_words, our_words)} | "
                   f"{agreement(our_words, their_words)} |")
 
