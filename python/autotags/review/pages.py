@@ -14,7 +14,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from ..collection.store import AUTO_ROOT, MANUAL_SOURCE, ImageRecord, StoreError, TagNode
+from ..collection.store import (
+    AUTO_ROOT,
+    MANUAL_SOURCE,
+    ImageMatch,
+    ImageRecord,
+    StoreError,
+    TagNode,
+    TagStore,
+)
 from .state import Review
 
 PAGE_SIZE = 100
@@ -32,12 +40,14 @@ TEMPLATES.env.filters["readable"] = readable
 
 @dataclass(frozen=True)
 class Filter:
-    """A results view: the CLI's search terms and a score range."""
+    """A results view: the CLI's search terms, words of the photos' text (``search
+    --text``) and a score range."""
 
     text: str
     any: bool = False
     low: float | None = None   # 0..1
     high: float | None = None
+    words: str = ""
 
     @property
     def terms(self) -> list[str]:
@@ -46,8 +56,14 @@ class Filter:
         except ValueError:
             return self.text.split()
 
+    @property
+    def word_list(self) -> list[str]:
+        return self.words.split()
+
     def query(self, **more: object) -> str:
         fields: dict[str, object] = {"q": self.text}
+        if self.words:
+            fields["text"] = self.words
         if self.any:
             fields["any"] = "1"
         for name, value in (("min", self.low), ("max", self.high)):
@@ -91,14 +107,10 @@ def results(request: Request) -> Response:
     review: Review = request.app.state.review
     wanted = _filter(request.query_params)
     number = _whole(request.query_params.get("page", "1"), "page")
-    if not wanted.terms:
+    if not wanted.terms and not wanted.word_list:
         return RedirectResponse("/", status_code=303)
     with review.store() as store:
-        try:
-            matches = store.find_images(wanted.terms, match_any=wanted.any,
-                                        min_score=wanted.low, max_score=wanted.high)
-        except StoreError as error:
-            raise HTTPException(400, str(error)) from None
+        matches = _found(store, wanted)
         shown = matches[(number - 1) * PAGE_SIZE: number * PAGE_SIZE]
         tags = {m.image.id: store.tags_of(m.image.path) for m in shown}
     machine = sorted({t for m in matches for t in m.matched if t.startswith(AUTO_ROOT + "/")},
@@ -116,6 +128,7 @@ def photo(request: Request) -> Response:
         tags = store.tags_of(image.path)
         rejected = store.rejected_tags(image.path)
         info = store.image_info(image.path) or {}
+        lines = store.text_of(image.path)
     boxes = [{"label": t.path.rsplit("/", 1)[-1], "score": score, "model": t.source,
               "x": x1, "y": y1, "width": x2 - x1, "height": y2 - y1}
              for t in tags for x1, y1, x2, y2, score in t.boxes]
@@ -123,6 +136,8 @@ def photo(request: Request) -> Response:
         "image": image, "name": readable(Path(image.path).name), "tags": tags,
         "rejected": rejected,
         "boxes": sorted(boxes, key=lambda b: -b["score"]), "scans": info.get("scans", []),
+        "lines": lines, "outlines": [" ".join(f"{x:g},{y:g}" for x, y in line.box)
+                                     for line in lines],
         "label_size": max(image.width or 0, image.height or 0) / 40,
         "manual": MANUAL_SOURCE, "auto": AUTO_ROOT, "notice": _notice(request.query_params)})
 
@@ -163,7 +178,7 @@ async def correct_photo(request: Request) -> Response:
     return RedirectResponse(f"/image/{image.id}?{urlencode(notice)}", status_code=303)
 
 
-def _correct_one(store: Any, image: ImageRecord, action: str, tag: str) -> bool:
+def _correct_one(store: TagStore, image: ImageRecord, action: str, tag: str) -> bool:
     if action in ("reject", "confirm"):
         return bool(store.correct_machine_tag([image.id], tag, confirm=action == "confirm"))
     if action == "add":
@@ -186,9 +201,7 @@ async def correct_many(request: Request) -> Response:
     with review.store() as store:
         try:
             if form.get("scope") == "all":
-                found = store.find_images(wanted.terms, match_any=wanted.any,
-                                          min_score=wanted.low, max_score=wanted.high)
-                ids = [m.image.id for m in found]
+                ids = [m.image.id for m in _found(store, wanted)]
             else:
                 ids = [_whole(str(value), "image") for value in form.getlist("image")]
             changed = store.correct_machine_tag(ids, tag, confirm=action == "confirm")
@@ -211,6 +224,14 @@ async def _changes(request: Request) -> FormData:
     return form
 
 
+def _found(store: TagStore, wanted: Filter) -> list[ImageMatch]:
+    try:
+        return store.find_images(wanted.terms, text=wanted.word_list, match_any=wanted.any,
+                                 min_score=wanted.low, max_score=wanted.high)
+    except StoreError as error:
+        raise HTTPException(400, str(error)) from None
+
+
 def _image(request: Request) -> ImageRecord:
     review: Review = request.app.state.review
     with review.store() as store:
@@ -222,7 +243,8 @@ def _image(request: Request) -> ImageRecord:
 
 def _filter(fields: Any) -> Filter:
     return Filter(str(fields.get("q", "")).strip(), fields.get("any") in ("1", "on"),
-                  _percent(fields.get("min"), "min"), _percent(fields.get("max"), "max"))
+                  _percent(fields.get("min"), "min"), _percent(fields.get("max"), "max"),
+                  str(fields.get("text", "")).strip())
 
 
 def _percent(text: object, name: str) -> float | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .database import Database, decode
 from .records import ScanSummary
-from .search import matching_images
+from .search import matching_tags_and_text
 from .tag_tree import image_tag_paths
 
 
@@ -28,12 +28,13 @@ class ImageMatch:
     matched: tuple[str, ...]   # the tags that made it match, as full paths
 
 
-def find_images(db: Database, terms: str | Sequence[str], *, match_any: bool,
-                min_score: float | None, max_score: float | None,
+def find_images(db: Database, terms: str | Sequence[str], *, text: Sequence[str],
+                match_any: bool, min_score: float | None, max_score: float | None,
                 include_missing: bool) -> list[ImageMatch]:
     with db.snapshot():
-        found = matching_images(db, terms, match_any=match_any, min_score=min_score,
-                                max_score=max_score, include_missing=include_missing)
+        found = matching_tags_and_text(db, terms, text=text, match_any=match_any,
+                                       min_score=min_score, max_score=max_score,
+                                       include_missing=include_missing)
         records = images_by_id(db, list(found))
         matches = [ImageMatch(records[image], tuple(tag_paths_of(db, image, tags)))
                    for image, tags in found.items()]

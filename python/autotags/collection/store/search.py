@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from ...vocabulary.hierarchy import contains_words, vocabulary, words
 from .database import Database, StoreError, decode
-from .tag_tree import all_tag_paths, matching_tag_ids
-from .text_lines import images_with_text
+from .records import AUTO_ROOT
+from .tag_tree import all_tag_paths, matching_tag_ids, tag_id
+from .text_lines import TEXT_TAG, images_with_text
 
 _TagKey = tuple[int, str | None]  # a tag and the category it was stored with
 
@@ -17,19 +18,32 @@ def search(db: Database, terms: str | Sequence[str], *, text: Sequence[str] = ()
            max_score: float | None = None, include_missing: bool = False) -> list[str]:
     """See :meth:`autotags.TagStore.search`."""
     with db.snapshot():
-        found: set[int] | None = None
-        if terms or not text:
-            found = set(matching_images(db, terms, match_any=match_any, min_score=min_score,
-                                        max_score=max_score, include_missing=include_missing))
-        if text:
-            with_text = images_with_text(db, text, match_any=match_any,
-                                         include_missing=include_missing)
-            found = with_text if found is None else found & with_text
-        found = found or set()
+        found = matching_tags_and_text(db, terms, text=text, match_any=match_any,
+                                       min_score=min_score, max_score=max_score,
+                                       include_missing=include_missing)
         placeholders = ",".join("?" * len(found))
         paths = db.execute(f"SELECT path FROM images WHERE id IN ({placeholders})",
                            tuple(found))
         return sorted(decode(r[0]) for r in paths)
+
+
+def matching_tags_and_text(db: Database, terms: str | Sequence[str], *,
+                           text: Sequence[str] = (), match_any: bool = False,
+                           min_score: float | None = None, max_score: float | None = None,
+                           include_missing: bool = False) -> dict[int, set[int]]:
+    """Image id -> the ids of its tags that made it match: the terms' tags, and auto/text
+    when words of its text did. With both, an image must match the terms and the words."""
+    found: dict[int, set[int]] | None = None
+    if terms or not text:
+        found = matching_images(db, terms, match_any=match_any, min_score=min_score,
+                                max_score=max_score, include_missing=include_missing)
+    if not text:
+        return found or {}
+    with_text = images_with_text(db, text, match_any=match_any, include_missing=include_missing)
+    text_tag = tag_id(db, [AUTO_ROOT, TEXT_TAG], create=False)
+    marks = set() if text_tag is None else {text_tag}
+    return {image: (set() if found is None else found[image]) | marks for image in with_text
+            if found is None or image in found}
 
 
 def matching_images(db: Database, terms: str | Sequence[str], *, match_any: bool = False,

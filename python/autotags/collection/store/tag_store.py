@@ -193,13 +193,16 @@ class TagStore:
                              min_score=min_score, max_score=max_score,
                              include_missing=include_missing)
 
-    def find_images(self, terms: str | Sequence[str], *, match_any: bool = False,
-                    min_score: float | None = None, max_score: float | None = None,
+    def find_images(self, terms: str | Sequence[str], *, text: Sequence[str] = (),
+                    match_any: bool = False, min_score: float | None = None,
+                    max_score: float | None = None,
                     include_missing: bool = False) -> list[ImageMatch]:
-        """As :meth:`search`, with each image's id and the tags that made it match.
-        ``max_score`` keeps only machine tags up to that confidence (the doubtful ones)."""
-        return browsing.find_images(self._db, terms, match_any=match_any, min_score=min_score,
-                                    max_score=max_score, include_missing=include_missing)
+        """As :meth:`search`, with each image's id and the tags that made it match
+        (``auto/text`` for the words of ``text``). ``max_score`` keeps only machine tags
+        up to that confidence (the doubtful ones)."""
+        return browsing.find_images(self._db, terms, text=text, match_any=match_any,
+                                    min_score=min_score, max_score=max_score,
+                                    include_missing=include_missing)
 
     def image(self, image_id: int) -> ImageRecord | None:
         """An image by its id."""
