@@ -22,7 +22,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from autotags import TagStore
-from helpers.review_server import SCREENSHOTS, chromium, request, review_server
+from helpers.review_server import SCREENSHOTS, request, review_server
 from helpers.xmp_files import read_tags
 
 DETECTOR = "ssd-mobilenet-v2"
@@ -58,15 +58,6 @@ def rescan_replacing(folder: Path, db: Path) -> None:
 
 def box_name(label: str, score: float) -> str:
     return f"{label} {score * 100:.0f}%"
-
-
-@pytest.fixture()
-def browser():
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()  # type: ignore[attr-defined]
 
 
 def wait_for_images(driver) -> None:

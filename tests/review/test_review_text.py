@@ -14,7 +14,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from autotags import TagStore
-from helpers.review_server import SCREENSHOTS, chromium, review_server
+from helpers.review_server import SCREENSHOTS, review_server
 from helpers.text_photos import DRAWN, draw_text
 
 
@@ -36,15 +36,6 @@ def scanned(tmp_path_factory) -> tuple[Path, Path]:
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     return folder, db
-
-
-@pytest.fixture()
-def browser():
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()  # type: ignore[attr-defined]
 
 
 def heading(driver) -> str:
