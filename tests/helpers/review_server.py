@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 SCREENSHOTS = Path(os.environ.get("AUTOTAGS_SCREENSHOTS",
@@ -68,3 +69,13 @@ def chromium() -> object:
                      "--disable-dev-shm-usage", "--window-size=1280,900"):
         options.add_argument(argument)
     return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def page_wait(driver: Any, seconds: float = 30) -> Any:
+    """A wait for the page to show something. An element read just as the browser moves
+    to the next page goes stale; the wait reads it again instead of failing."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, seconds, ignored_exceptions=ignored)

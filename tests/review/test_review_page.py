@@ -19,10 +19,9 @@ import pytest
 from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
 
 from autotags import TagStore
-from helpers.review_server import SCREENSHOTS, request, review_server
+from helpers.review_server import SCREENSHOTS, page_wait, request, review_server
 from helpers.xmp_files import read_tags
 
 DETECTOR = "ssd-mobilenet-v2"
@@ -61,7 +60,7 @@ def box_name(label: str, score: float) -> str:
 
 
 def wait_for_images(driver) -> None:
-    WebDriverWait(driver, 30).until(lambda d: d.execute_script(
+    page_wait(driver).until(lambda d: d.execute_script(
         "return [...document.images].every(i => i.complete && i.naturalWidth > 0)"))
 
 
@@ -87,12 +86,12 @@ def test_a_search_finds_the_photo_and_every_stored_box_has_its_name(tmp_path, ph
         assert "Tags" in browser.title
         search = browser.find_element(By.ID, "q")
         search.send_keys("dog", Keys.ENTER)  # from the keyboard
-        WebDriverWait(browser, 30).until(lambda d: " for “" in d.find_element(
+        page_wait(browser).until(lambda d: " for “" in d.find_element(
             By.TAG_NAME, "h1").text)
         assert browser.find_element(By.TAG_NAME, "h1").text == "1 photo for “dog”"
         screenshot(browser, "results")
         browser.find_element(By.CSS_SELECTOR, 'img[alt="dog.jpg"]').click()
-        WebDriverWait(browser, 30).until(lambda d: d.find_element(By.TAG_NAME, "h1").text
+        page_wait(browser).until(lambda d: d.find_element(By.TAG_NAME, "h1").text
                                          == "dog.jpg")
         boxes = browser.find_elements(By.CSS_SELECTOR, "g.box")
         assert {box.accessible_name for box in boxes} == expected
@@ -122,7 +121,7 @@ def test_a_tag_rejected_in_bulk_on_a_filtered_view_stays_rejected(tmp_path, phot
         reject = browser.find_element(By.CSS_SELECTOR, 'button[value="reject"]')
         assert reject.accessible_name == "Reject person"
         reject.click()
-        notice = WebDriverWait(browser, 30).until(
+        notice = page_wait(browser).until(
             lambda d: d.find_element(By.CSS_SELECTOR, '[role="status"]'))
         assert notice.text == f"Rejected auto/person on {len(doubtful)} {photos_for}."
     for path in doubtful:
@@ -156,7 +155,7 @@ def test_a_tag_confirmed_from_the_keyboard_survives_a_replace_rescan(tmp_path, p
         else:
             pytest.fail("no 'Confirm horse' button reachable with Tab")
         browser.switch_to.active_element.send_keys(Keys.ENTER)
-        WebDriverWait(browser, 30).until(
+        page_wait(browser).until(
             lambda d: d.find_element(By.CSS_SELECTOR, '[role="status"]').text
             == "Confirmed auto/horse.")
     rescan_replacing(folder, db)

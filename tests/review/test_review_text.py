@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
 
 from autotags import TagStore
-from helpers.review_server import SCREENSHOTS, review_server
+from helpers.review_server import SCREENSHOTS, page_wait, review_server
 from helpers.text_photos import DRAWN, draw_text
 
 
@@ -53,10 +52,10 @@ def test_words_find_the_photo_and_every_line_read_is_outlined_and_listed(scanned
         words = browser.find_element(By.CSS_SELECTOR, 'input[name="text"]')
         assert words.accessible_name == "Words in the photo"
         words.send_keys("hauptbahnhof", Keys.ENTER)
-        WebDriverWait(browser, 30).until(lambda d: "with the words" in heading(d))
+        page_wait(browser).until(lambda d: "with the words" in heading(d))
         assert heading(browser) == "1 photo with the words “hauptbahnhof”"
         browser.find_element(By.CSS_SELECTOR, 'img[alt="horses.jpg"]').click()
-        WebDriverWait(browser, 30).until(lambda d: heading(d) == "horses.jpg")
+        page_wait(browser).until(lambda d: heading(d) == "horses.jpg")
         outlined = {g.accessible_name for g in browser.find_elements(By.CSS_SELECTOR, "g.line")}
         assert outlined == {f"text “{line.text}” {line.confidence * 100:.0f}%" for line in lines}
         listed = [q.text for q in browser.find_elements(By.CSS_SELECTOR, "ol.lines q")]
@@ -74,7 +73,7 @@ def test_words_and_tag_terms_together_and_a_photo_without_text(scanned, browser)
         assert heading(browser) == "0 photos for “giraffe” with the words “gleis”"
         browser.get(url + "results?q=giraffe")
         browser.find_element(By.CSS_SELECTOR, 'img[alt="plain-giraffe.jpg"]').click()
-        WebDriverWait(browser, 30).until(lambda d: heading(d) == "plain-giraffe.jpg")
+        page_wait(browser).until(lambda d: heading(d) == "plain-giraffe.jpg")
         assert browser.find_elements(By.CSS_SELECTOR, "g.line, ol.lines") == []
 
 
@@ -87,7 +86,7 @@ def test_text_rejected_in_bulk_leaves_text_search(scanned, browser):
         reject = browser.find_element(By.CSS_SELECTOR, 'button[value="reject"]')
         assert reject.accessible_name == "Reject text"
         reject.click()
-        notice = WebDriverWait(browser, 30).until(
+        notice = page_wait(browser).until(
             lambda d: d.find_element(By.CSS_SELECTOR, '[role="status"]'))
         assert notice.text == "Rejected auto/text on 1 photo."
     with TagStore(db) as store:
