@@ -79,3 +79,16 @@ def page_wait(driver: Any, seconds: float = 30) -> Any:
 
     ignored = (NoSuchElementException, StaleElementReferenceException)
     return WebDriverWait(driver, seconds, ignored_exceptions=ignored)
+
+
+def reject_this_page(driver: Any, tag: str) -> str:
+    """On a results page: select the page's photos, check that the bulk button is named
+    "Reject `tag`", press it, and return the notice the next page shows."""
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.ID, "select-page").click()
+    reject = driver.find_element(By.CSS_SELECTOR, 'button[value="reject"]')
+    assert reject.accessible_name == f"Reject {tag}"
+    reject.click()
+    notice = page_wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, '[role="status"]'))
+    return str(notice.text)

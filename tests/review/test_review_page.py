@@ -21,7 +21,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from autotags import TagStore
-from helpers.review_server import SCREENSHOTS, page_wait, request, review_server
+from helpers.review_server import (
+    SCREENSHOTS,
+    page_wait,
+    reject_this_page,
+    request,
+    review_server,
+)
 from helpers.xmp_files import read_tags
 
 DETECTOR = "ssd-mobilenet-v2"
@@ -117,13 +123,8 @@ def test_a_tag_rejected_in_bulk_on_a_filtered_view_stays_rejected(tmp_path, phot
         photos_for = "photo" if len(doubtful) == 1 else "photos"
         assert browser.find_element(By.TAG_NAME, "h1").text.startswith(
             f"{len(doubtful)} {photos_for} for “person”, up to 90%")
-        browser.find_element(By.ID, "select-page").click()
-        reject = browser.find_element(By.CSS_SELECTOR, 'button[value="reject"]')
-        assert reject.accessible_name == "Reject person"
-        reject.click()
-        notice = page_wait(browser).until(
-            lambda d: d.find_element(By.CSS_SELECTOR, '[role="status"]'))
-        assert notice.text == f"Rejected auto/person on {len(doubtful)} {photos_for}."
+        notice = reject_this_page(browser, "person")
+        assert notice == f"Rejected auto/person on {len(doubtful)} {photos_for}."
     for path in doubtful:
         info = shown(Path(path), db)
         assert "auto/person" in info["rejected"]

@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from autotags import TagStore
-from helpers.review_server import SCREENSHOTS, page_wait, review_server
+from helpers.review_server import SCREENSHOTS, page_wait, reject_this_page, review_server
 from helpers.text_photos import DRAWN, draw_text
 
 
@@ -82,13 +82,7 @@ def test_text_rejected_in_bulk_leaves_text_search(scanned, browser):
     with review_server(db) as url:
         browser.get(url + "results?text=birthday")
         assert heading(browser) == "1 photo with the words “birthday”"
-        browser.find_element(By.ID, "select-page").click()
-        reject = browser.find_element(By.CSS_SELECTOR, 'button[value="reject"]')
-        assert reject.accessible_name == "Reject text"
-        reject.click()
-        notice = page_wait(browser).until(
-            lambda d: d.find_element(By.CSS_SELECTOR, '[role="status"]'))
-        assert notice.text == "Rejected auto/text on 1 photo."
+        assert reject_this_page(browser, "text") == "Rejected auto/text on 1 photo."
     with TagStore(db) as store:
         assert store.search(text=["birthday"]) == []
         assert store.search(text=["hauptbahnhof"]) == [str(folder / "horses.jpg")]
