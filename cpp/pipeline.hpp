@@ -129,7 +129,6 @@ private:
     void dispatch_batches(std::size_t stage);
     std::size_t acquire_request(Stage& stage);
     void complete_request(std::size_t stage, std::size_t slot, std::exception_ptr failure);
-    void decode_output(Stage& stage, std::size_t slot, std::size_t b, ImageResult& result);
     void read_text(std::size_t stage);
     std::vector<TextLine> read_lines(const Stage& stage, const TextJob& job,
                                      TextReader::Requests& requests) const;

@@ -34,7 +34,6 @@ struct TextReader::Crop {
     int width = 0;
     std::size_t region = 0;  // which region it shows
     bool turned = false;     // turned over by the orientation classifier
-    float score = 0;
 };
 
 TextReader::TextReader(std::shared_ptr<InferenceModel> recogniser,
