@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 from ...vocabulary.hierarchy import contains_words, vocabulary, words
 from .database import Database, StoreError, decode
-from .records import AUTO_ROOT
-from .tag_tree import all_tag_paths, matching_tag_ids, tag_id
-from .text_lines import TEXT_TAG, images_with_text
+from .tag_tree import all_tag_paths, matching_tag_ids
+from .text_lines import images_with_text, text_tag_id
 
 _TagKey = tuple[int, str | None]  # a tag and the category it was stored with
 
@@ -40,7 +39,7 @@ def matching_tags_and_text(db: Database, terms: str | Sequence[str], *,
     if not text:
         return found or {}
     with_text = images_with_text(db, text, match_any=match_any, include_missing=include_missing)
-    text_tag = tag_id(db, [AUTO_ROOT, TEXT_TAG], create=False)
+    text_tag = text_tag_id(db)
     marks = set() if text_tag is None else {text_tag}
     return {image: (set() if found is None else found[image]) | marks for image in with_text
             if found is None or image in found}

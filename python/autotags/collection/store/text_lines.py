@@ -17,6 +17,11 @@ from .tag_tree import tag_id
 TEXT_TAG = "text"  # images with lines also carry auto/text
 
 
+def text_tag_id(db: Database) -> int | None:
+    """The id of ``auto/text``, if any image has had it."""
+    return tag_id(db, [AUTO_ROOT, TEXT_TAG], create=False)
+
+
 def store_lines(db: Database, image: int, model: str, lines: Sequence[NewTextLine], *,
                 replace: bool) -> None:
     """`model`'s reading of the image. ``replace`` drops its earlier lines; otherwise
@@ -72,7 +77,7 @@ def images_with_text(db: Database, words: Sequence[str], *, match_any: bool,
         full_text_query([word], match_any=False) for word in words]
     if not parts:
         raise StoreError("search --text needs at least one word")
-    rejected_text = tag_id(db, [AUTO_ROOT, TEXT_TAG], create=False)
+    rejected_text = text_tag_id(db)
     found: set[int] | None = None
     for part in parts:
         rows = db.execute("""
