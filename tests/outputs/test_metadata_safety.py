@@ -264,3 +264,18 @@ def test_a_fifo_named_on_the_command_line_is_reported_not_opened(tagged, tmp_pat
     assert result.returncode == 1, result.stderr
     assert f"{fifo}: not a regular file but a FIFO" in result.stdout
     assert "1 images found" in result.stdout
+
+
+def test_a_fifo_or_device_named_like_a_photo_in_a_folder_is_reported_not_opened(tagged):
+    """A walk passed over them without a word, so a photo the user expected stayed
+    untagged and the scan said that every file was handled."""
+    photo, db = tagged
+    os.mkfifo(photo.with_name("stream.jpg"))
+    photo.with_name("zero.png").symlink_to("/dev/zero")
+    os.mkfifo(photo.with_name("pipe.sock"))  # not named like a photo: none of our business
+    result = autotags("scan", photo.parent, "--db", db, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert f"{photo.parent}/stream.jpg: not a regular file but a FIFO" in result.stdout
+    assert f"{photo.parent}/zero.png: not a regular file but a character device" in result.stdout
+    assert "pipe.sock" not in result.stdout
+    assert "1 images found" in result.stdout and "2 paths could not be read" in result.stdout

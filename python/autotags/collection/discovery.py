@@ -76,10 +76,19 @@ def is_video_or_audio(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in VIDEO_AND_AUDIO_EXTENSIONS
 
 
+def _named_like_a_photo(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _not_regular(path: str, info: os.stat_result) -> WalkProblem:
+    # Reported, never opened: a FIFO would hang the scan and a device would never end.
+    return WalkProblem(path, f"not a regular file but {kind_of(info.st_mode)}; not read")
+
+
 def _wanted(name: str, path: str) -> bool:
-    extension = os.path.splitext(name)[1].lower()
-    if extension in IMAGE_EXTENSIONS:
+    if _named_like_a_photo(name):
         return True
+    extension = os.path.splitext(name)[1].lower()
     if extension in NOT_IMAGE_EXTENSIONS:
         return False
     return looks_like_image(path)
@@ -94,9 +103,9 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
 
     Paths are canonical (see :func:`canonical_path`). Hidden files and folders (name
     starting with '.') are skipped; symbolic links are followed, but a folder is never
-    entered twice, so link loops end. Files named
-    explicitly are always taken, whatever their name, if they are regular files (a FIFO
-    or device named like a photo is reported, never opened). Folders that cannot be read are
+    entered twice, so link loops end. Files named explicitly are always taken, whatever
+    their name, if they are regular files. A FIFO or device named explicitly, or named like a
+    photo in a folder, is reported and never opened. Folders that cannot be read are
     reported, not fatal.
     """
     found = Discovery()
@@ -140,6 +149,8 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
                 continue
             if stat.S_ISDIR(info.st_mode):
                 stack.append(listing(entry.path))
+            elif not stat.S_ISREG(info.st_mode) and _named_like_a_photo(entry.name):
+                found.problems.append(_not_regular(entry.path, info))
             elif stat.S_ISREG(info.st_mode) and is_video_or_audio(entry.name):
                 found.not_photos.append(canonical_path(entry.path))
             elif stat.S_ISREG(info.st_mode) and _wanted(entry.name, entry.path):
@@ -160,8 +171,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> Discovery:
             found.folders.append(path)
             walk(path)
         elif not stat.S_ISREG(info.st_mode):
-            found.problems.append(WalkProblem(path, f"not a regular file but "
-                                                    f"{kind_of(info.st_mode)}; not read"))
+            found.problems.append(_not_regular(path, info))
         elif is_video_or_audio(path):
             found.not_photos.append(path)
         else:
