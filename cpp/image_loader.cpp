@@ -50,6 +50,17 @@ std::shared_mutex& error_buffer_users() {
     return users;
 }
 
+std::string kind_of(std::filesystem::file_type type) {
+    using std::filesystem::file_type;
+    switch (type) {
+        case file_type::fifo: return "a FIFO";
+        case file_type::character: return "a character device";
+        case file_type::block: return "a block device";
+        case file_type::socket: return "a socket";
+        default: return "something else";
+    }
+}
+
 void check_is_readable_file(const std::string& path) {
     namespace fs = std::filesystem;
     std::error_code error;
@@ -57,7 +68,8 @@ void check_is_readable_file(const std::string& path) {
     if (status.type() == fs::file_type::not_found) throw ImageError(path, "no such file");
     if (error) throw ImageError(path, error.message());
     if (fs::is_directory(status)) throw ImageError(path, "is a directory, not an image file");
-    if (!fs::is_regular_file(status)) throw ImageError(path, "not a regular file");
+    if (!fs::is_regular_file(status))
+        throw ImageError(path, "not a regular file but " + kind_of(status.type()) + "; not read");
     if (fs::file_size(path, error) == 0 && !error) throw ImageError(path, "empty file");
 }
 

@@ -90,6 +90,7 @@ CASES = [
     ("tag not an image", ["tag", "{not_image}", "{cat}"], FILES_FAILED),
     ("scan a missing path", ["scan", "{root}/nowhere", "--db", "{root}/s1.sqlite3"],
      FILES_FAILED),
+    ("bench a missing path", ["bench", "{root}/nowhere"], FILES_FAILED),
     ("xmp read not an image", ["xmp", "read", "{not_image}", "--db", "{root}/r.sqlite3"],
      FILES_FAILED),
     # bad databases
@@ -133,3 +134,14 @@ def test_exit_statuses_are_documented_in_help():
                           capture_output=True, text=True, check=True).stdout
     for status in ("0", "1", "2", "3", "70", "130"):
         assert f"\n  {status}  " in text
+
+
+def test_bench_on_a_path_without_images_says_why(places):
+    """It said only "no images found in ...", whether the path was missing or held none."""
+    missing = places["root"] / "nowhere"
+    completed = subprocess.run([sys.executable, "-m", "autotags.cli", "bench", str(missing)],
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == FILES_FAILED
+    assert completed.stderr.splitlines() == [
+        f"autotags: error: no images found in {missing}",
+        f"autotags:   {missing}: no such file or folder"]

@@ -264,6 +264,9 @@ def test_a_fifo_named_on_the_command_line_is_reported_not_opened(tagged, tmp_pat
     assert result.returncode == 1, result.stderr
     assert f"{fifo}: not a regular file but a FIFO" in result.stdout
     assert "1 images found" in result.stdout
+    result = autotags("tag", fifo, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert f"{fifo}: error: not a regular file but a FIFO; not read" in result.stdout
 
 
 def test_a_fifo_or_device_named_like_a_photo_in_a_folder_is_reported_not_opened(tagged):

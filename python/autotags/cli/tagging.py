@@ -93,6 +93,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     paths = [f.path for f in found.files][: args.limit]
     if not paths:
         log.error("error: no images found in %s", " ".join(map(str, args.paths)))
+        for problem in found.problems:
+            log.error("  %s: %s", problem.path, problem.reason)
         return EXIT_SOME_FILES_FAILED
     settings = dataclasses.replace(run_settings(args), batch=args.batch)
     taggers = [Tagger.from_settings(name, settings) for name in args.model]
