@@ -97,6 +97,21 @@ def test_tag_tree_counts_images_below_each_tag(tmp_path):
                         ("people", 0): 1, ("people/bob", 1): 1}
 
 
+def test_searches_and_corrections_of_more_images_than_sqlite_takes_parameters(tmp_path):
+    """One `?` per image id failed once a search matched more images than SQLite takes
+    parameters: 999 before SQLite 3.32, as here on the connection itself."""
+    with TagStore(tmp_path / "tags.sqlite3") as store:
+        for number in range(40):
+            record(store, f"/p/{number:02d}.jpg", "D", {"cat": 0.9, "dog": 0.5})
+        store._db._sql.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 8)
+        assert store.search("cat") == [f"/p/{number:02d}.jpg" for number in range(40)]
+        matches = store.find_images(["cat", "dog"])
+        assert [m.matched for m in matches] == [("auto/cat", "auto/dog")] * 40
+        assert store.correct_machine_tag([m.image.id for m in matches], "auto/dog",
+                                         confirm=False) == 40
+        assert store.search("dog") == []
+
+
 def test_a_manual_tag_below_auto_is_a_confirmation_that_scans_keep(tmp_path):
     with TagStore(tmp_path / "tags.sqlite3") as store:
         store.add_manual_tag("/p/1.jpg", "auto/cat")

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .database import Database, decode
+from .database import ID_LIST, Database, decode, id_list
 from .records import ScanSummary
 from .search import matching_tags_and_text
-from .tag_tree import image_tag_paths
+from .tag_tree import tag_paths
 
 
 @dataclass(frozen=True)
@@ -36,23 +36,19 @@ def find_images(db: Database, terms: str | Sequence[str], *, text: Sequence[str]
                                        min_score=min_score, max_score=max_score,
                                        include_missing=include_missing)
         records = images_by_id(db, list(found))
-        matches = [ImageMatch(records[image], tuple(tag_paths_of(db, image, tags)))
+        # The matched tags are few, the images many: each tag's path is made once.
+        paths = tag_paths(db, set().union(*found.values()))
+        matches = [ImageMatch(records[image], tuple(sorted(paths[t] for t in tags)))
                    for image, tags in found.items()]
     return sorted(matches, key=lambda match: match.image.path)
 
 
 def images_by_id(db: Database, ids: Sequence[int]) -> dict[int, ImageRecord]:
-    placeholders = ",".join("?" * len(ids))
     rows = db.execute(f"""SELECT id, path, width, height, missing FROM images
-                          WHERE id IN ({placeholders})""", tuple(ids))
+                           WHERE id IN ({ID_LIST})""", (id_list(ids),))
     return {image: ImageRecord(image, decode(path), width or None, height or None,
                                bool(missing))
             for image, path, width, height, missing in rows}
-
-
-def tag_paths_of(db: Database, image: int, tag_ids: set[int]) -> list[str]:
-    paths = image_tag_paths(db, image)
-    return sorted(paths[t] for t in tag_ids if t in paths)
 
 
 def recent_scans(db: Database, limit: int) -> list[ScanSummary]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from ...vocabulary.hierarchy import vocabulary
 from ..files import StrPath
-from .database import Database, StoreError
+from .database import ID_LIST, Database, StoreError, id_list
 from .keyword_ledger import keywords_changed
 from .records import AUTO_ROOT, IMPORTED_SOURCE, MANUAL_SOURCE
 from .tag_tree import image_tag_paths, split_tag_path, tag_id
@@ -53,9 +53,8 @@ def correct_machine_tag(db: Database, images: Sequence[int], tag: str, *,
                          "confirmed or rejected")
     with db.transaction():
         tag_key = tag_id(db, parts, create=confirm)
-        placeholders = ",".join("?" * len(images))
         known = [r[0] for r in db.execute(
-            f"SELECT id FROM images WHERE id IN ({placeholders}) ORDER BY id", tuple(images))]
+            f"SELECT id FROM images WHERE id IN ({ID_LIST}) ORDER BY id", (id_list(images),))]
         if tag_key is None:
             return 0  # no image has it, so there is nothing to reject
         for image in known:

@@ -8,10 +8,11 @@ and a killed process leaves the last committed state behind.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,16 @@ def encode(path: StrPath) -> bytes:
 
 def decode(raw: bytes) -> str:
     return os.fsdecode(raw)
+
+
+# A list of image ids of any length as one parameter: one `?` per id runs into SQLite's
+# limit on parameters (999 before SQLite 3.32) on a collection's larger searches.
+ID_LIST = "SELECT value FROM json_each(?)"
+
+
+def id_list(ids: Iterable[int]) -> str:
+    """The parameter of an :data:`ID_LIST`."""
+    return json.dumps(list(ids))
 
 
 class Database:

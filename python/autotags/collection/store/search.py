@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...vocabulary.hierarchy import contains_words, vocabulary, words
-from .database import Database, StoreError, decode
+from .database import ID_LIST, Database, StoreError, decode, id_list
 from .tag_tree import all_tag_paths, matching_tag_ids
 from .text_lines import images_with_text, text_tag_id
 
@@ -20,9 +20,8 @@ def search(db: Database, terms: str | Sequence[str], *, text: Sequence[str] = ()
         found = matching_tags_and_text(db, terms, text=text, match_any=match_any,
                                        min_score=min_score, max_score=max_score,
                                        include_missing=include_missing)
-        placeholders = ",".join("?" * len(found))
-        paths = db.execute(f"SELECT path FROM images WHERE id IN ({placeholders})",
-                           tuple(found))
+        paths = db.execute(f"SELECT path FROM images WHERE id IN ({ID_LIST})",
+                           (id_list(found),))
         return sorted(decode(r[0]) for r in paths)
 
 

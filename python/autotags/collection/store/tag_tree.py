@@ -3,10 +3,10 @@ tags. Names compare without regard to case, as the schema's NOCASE collation doe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ...vocabulary.hierarchy import tag_path
-from .database import Database, StoreError
+from .database import ID_LIST, Database, StoreError, id_list
 from .records import AUTO_ROOT, TagNode
 
 
@@ -66,15 +66,24 @@ def all_tag_paths(db: Database) -> dict[int, str]:
 def image_tag_paths(db: Database, image: int | None) -> dict[int, str]:
     """Full paths of the tags one image carries or rejected, walked up from those
     tags alone: the per-image queries must not cost the size of the whole tree."""
-    rows = db.execute("""
+    return _paths_up_from(db, """SELECT tag_id FROM image_tags WHERE image_id = ?
+                                 UNION SELECT tag_id FROM rejections WHERE image_id = ?""",
+                          (image, image))
+
+
+def tag_paths(db: Database, tag_ids: Iterable[int]) -> dict[int, str]:
+    """Full paths of the given tags, walked up from them alone."""
+    return _paths_up_from(db, ID_LIST, (id_list(tag_ids),))
+
+
+def _paths_up_from(db: Database, seeds: str, parameters: tuple[object, ...]) -> dict[int, str]:
+    rows = db.execute(f"""
         WITH RECURSIVE up(tag, parent, path) AS (
-            SELECT tags.id, tags.parent_id, tags.name FROM tags WHERE tags.id IN (
-                SELECT tag_id FROM image_tags WHERE image_id = :image
-                UNION SELECT tag_id FROM rejections WHERE image_id = :image)
+            SELECT tags.id, tags.parent_id, tags.name FROM tags WHERE tags.id IN ({seeds})
             UNION ALL
             SELECT up.tag, tags.parent_id, tags.name || '/' || up.path
             FROM up JOIN tags ON tags.id = up.parent)
-        SELECT tag, path FROM up WHERE parent IS NULL""", {"image": image})
+        SELECT tag, path FROM up WHERE parent IS NULL""", parameters)
     return dict(rows.fetchall())
 
 
@@ -85,15 +94,18 @@ def tag_tree(db: Database) -> list[TagNode]:
     with db.snapshot():
         paths = all_tag_paths(db)
         totals: dict[str, set[int]] = {}
-        for tag, image, category in db.execute("""
-                SELECT image_tags.tag_id, image_tags.image_id, image_tags.category
+        # One row per tag and category, not per image: the collection's size is spent in
+        # SQLite and in set unions, the names are made once per tag.
+        for tag, category, images in db.execute("""
+                SELECT image_tags.tag_id, image_tags.category, group_concat(image_tags.image_id)
                 FROM image_tags JOIN images ON images.id = image_tags.image_id
-                WHERE images.missing = 0"""):
+                WHERE images.missing = 0 GROUP BY image_tags.tag_id, image_tags.category"""):
             path = paths[tag]
             if category and path.startswith(AUTO_ROOT + "/"):
                 path = tag_path(path[len(AUTO_ROOT) + 1:], category, "hierarchical")
+            carrying = set(map(int, images.split(",")))
             parts = path.split("/")
             for depth in range(1, len(parts) + 1):
-                totals.setdefault("/".join(parts[:depth]), set()).add(image)
+                totals.setdefault("/".join(parts[:depth]), set()).update(carrying)
     return [TagNode(path, path.count("/"), len(totals[path]))
             for path in sorted(totals, key=lambda p: p.lower().split("/"))]
