@@ -193,6 +193,16 @@ def test_bench_reports_rates_and_the_ratio_to_the_bound(photos):
     assert "end to end / bound" in text and "decode only" in text
 
 
+def test_bench_with_two_models_lines_up_its_figures(photos):
+    """The two-model bound's longer label pushed its figure two columns to the right."""
+    text = autotags("bench", "--model", "ssd-mobilenet-v2,efficientnet-lite3", "--rounds", "1",
+                    photos["dog"], photos["cat"]).stdout
+    rates = [line for line in text.splitlines() if line.endswith(" images/s")]
+    assert len(rates) == 5, text  # end to end, decode, two models' inference, the bound
+    assert len({line.index(" images/s") for line in rates}) == 1, text
+    assert "one round" in text
+
+
 def test_bench_against_another_model_reports_speed_ratios_and_agreement(photos):
     completed = autotags("bench", "--json", "--precision", "f32", "--against",
                          "ssd-mobilenet-v2", photos["dog"], photos["cat"])

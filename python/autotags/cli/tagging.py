@@ -118,24 +118,36 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _print_bench(report: Any, comparison: Any) -> None:
     print(f"{report.model} on {report.images} images, {len(os.sched_getaffinity(0))} cores, "
-          f"the median of {len(report.rounds)} rounds")
-    print(f"  end to end (scan, results stored) {report.end_to_end:8.1f} images/s")
-    decode = "decode only" if len(report.models) == 1 else "decode only (once for all models)"
-    print(f"  {decode:33} {report.decode_only:8.1f} images/s")
-    for name, rate in zip(report.models, report.inference_each, strict=True):
-        print(f"  inference only{'' if len(report.models) == 1 else ', ' + name:20}"
-              f"{rate:8.1f} images/s")
-    bound = "1/(1/decode + 1/inference)" if len(report.models) == 1 else \
-        "1/(1/decode + sum 1/inference)"
-    print(f"  bound {bound:28}{report.bound:8.1f} images/s")
-    print(f"  end to end / bound                {report.ratio_to_bound:8.2f}  (rounds "
-          f"{min(r.ratio for r in report.rounds):.2f}-{max(r.ratio for r in report.rounds):.2f})")
-    print(f"  other processes' share of the cores {report.others_cpu_share:6.0%}")
+          + ("one round" if len(report.rounds) == 1 else
+             f"the median of {len(report.rounds)} rounds"))
+    several = len(report.models) > 1
+    rates = [("end to end (scan, results stored)", report.end_to_end),
+             ("decode only (once for all models)" if several else "decode only",
+              report.decode_only)]
+    rates += [(f"inference only, {name}" if several else "inference only", rate)
+              for name, rate in zip(report.models, report.inference_each, strict=True)]
+    rates.append(("bound 1/(1/decode + sum 1/inference)" if several else
+                  "bound 1/(1/decode + 1/inference)", report.bound))
+    ratios = [r.ratio for r in report.rounds]
+    rows = [(label, f"{rate:.1f}", " images/s") for label, rate in rates] + [
+        ("end to end / bound", f"{report.ratio_to_bound:.2f}",
+         f"  (rounds {min(ratios):.2f}-{max(ratios):.2f})"),
+        ("other processes' share of the cores", f"{report.others_cpu_share:.0%}", "")]
     if comparison:
-        print(f"{comparison.model} on the same images, as a ratio to {report.models[0]}")
-        print(f"  inference only                    {comparison.inference_speedup:8.2f}x")
-        print(f"  end to end                        {comparison.end_to_end_speedup:8.2f}x")
-        print(f"  tags agree (shared image-label pairs) {comparison.agreement:5.2f}")
+        rows += [(f"{comparison.model} on the same images, as a ratio to {report.models[0]}",
+                  "", ""),
+                 ("inference only", f"{comparison.inference_speedup:.2f}", "x"),
+                 ("end to end", f"{comparison.end_to_end_speedup:.2f}", "x"),
+                 ("tags agree (shared image-label pairs)", f"{comparison.agreement:.2f}", "")]
+    _print_rows(rows)
+
+
+def _print_rows(rows: list[tuple[str, str, str]]) -> None:
+    """Labels in one column, numbers right-aligned in the next; a row without a number
+    is a heading of its own."""
+    width = max(len(label) for label, number, _ in rows if number)
+    for label, number, unit in rows:
+        print(f"  {label:{width}} {number:>8}{unit}" if number else label)
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
