@@ -179,3 +179,22 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path):
 def test_queries_on_a_missing_database_say_so(tmp_path):
     with pytest.raises(StoreError, match="no such tag database"):
         TagStore(tmp_path / "nope.sqlite3", create=False)
+
+
+def test_a_tags_confidence_is_the_surest_models_and_a_persons_word_is_certain(tmp_path):
+    """"Up to 60%" listed a photo whose tag a person had confirmed, and one that another
+    model was sure of; find_images now says how sure each match is."""
+    with TagStore(tmp_path / "tags.sqlite3") as store:
+        record(store, "/p/a.jpg", "D", {"dog": 0.4})
+        record(store, "/p/b.jpg", "D", {"dog": 0.5})
+        record(store, "/p/b.jpg", "C", {"dog": 0.9})
+        record(store, "/p/c.jpg", "D", {"dog": 0.3})
+        assert store.search("dog", max_score=0.6) == ["/p/a.jpg", "/p/c.jpg"]
+        assert store.search("dog", min_score=0.8) == ["/p/b.jpg"]
+        [a, _, _] = store.find_images("dog")
+        store.correct_machine_tag([a.image.id], "auto/dog", confirm=True)
+        assert store.search("dog", max_score=0.6) == ["/p/c.jpg"]
+        assert store.search("dog", min_score=0.8) == ["/p/a.jpg", "/p/b.jpg"]
+        scores = {m.image.path: m.score for m in store.find_images("dog")}
+        assert scores == {"/p/a.jpg": None, "/p/b.jpg": pytest.approx(0.9),
+                          "/p/c.jpg": pytest.approx(0.3)}

@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 from autotags import TagStore
 from helpers.review_server import (
@@ -162,6 +163,47 @@ def test_a_tag_confirmed_from_the_keyboard_survives_a_replace_rescan(tmp_path, p
     rescan_replacing(folder, db)
     tags = {(t["path"], t["source"]) for t in shown(horses, db)["tags"]}
     assert ("auto/horse", "manual") in tags  # confirmed: no Replace scan drops it
+
+
+def grid_names(driver) -> list[str]:
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#grid .name")]
+
+
+def test_the_least_sure_come_first_and_a_confirmed_tag_leaves_the_doubtful_view(
+        tmp_path, photos, browser):
+    """The doubtful view ("person, up to 90%") kept every photo whose tag had been
+    confirmed, so it never emptied as a person worked through it; and results came only
+    in folder order, the least sure scattered among the rest."""
+    folder = tmp_path / "photos"
+    db = scanned(folder, photos)
+    with TagStore(db) as store:
+        people = store.find_images("person")
+    by_score = [Path(m.image.path).name for m in sorted(people, key=lambda m: m.score)]
+    assert len(by_score) >= 3 and by_score != sorted(by_score)  # the order shows
+    with review_server(db) as url:
+        browser.get(url + "results?q=person")
+        assert grid_names(browser) == sorted(by_score)
+        Select(browser.find_element(By.CSS_SELECTOR, "form.order select")
+               ).select_by_visible_text("least sure first")
+        browser.find_element(By.XPATH, "//button[text()='Sort']").click()
+        page_wait(browser).until(lambda d: "order=doubtful" in d.current_url)
+        assert grid_names(browser) == by_score
+        order = Select(browser.find_element(By.CSS_SELECTOR, "form.order select"))
+        assert order.first_selected_option.text == "least sure first"
+        browser.get(url + "results?q=person&max=90&order=doubtful")
+        doubtful = grid_names(browser)
+        assert doubtful == [name for name in by_score if name in doubtful] and len(doubtful) >= 2
+        browser.find_element(By.CSS_SELECTOR, "#grid input[type=checkbox]").click()
+        confirm = browser.find_element(By.CSS_SELECTOR, 'button[value="confirm"]')
+        assert confirm.accessible_name == "Confirm person"
+        confirm.click()
+        notice = page_wait(browser).until(
+            lambda d: d.find_element(By.CSS_SELECTOR, '[role="status"]'))
+        assert notice.text == "Confirmed auto/person on 1 photo."
+        assert "order=doubtful" in browser.current_url
+        assert grid_names(browser) == doubtful[1:]  # what is left to check, in order
+    confirmed = shown(folder / doubtful[0], db)
+    assert ("auto/person", "manual") in {(t["path"], t["source"]) for t in confirmed["tags"]}
 
 
 # ---- the rules of a server on someone's photo machine ---------------------------------
@@ -320,6 +362,8 @@ def test_bad_requests_and_a_client_gone_mid_image_leave_the_server_serving(serve
         assert status in (200, 400), path  # an unclosed quote is read as plain words
         assert b"Traceback" not in content
     assert request(url, "/results?q=dog&min=abc")[0] == 400
+    status, _, content = request(url, "/results?q=dog&order=random")
+    assert status == 400 and b"order must be one of path, doubtful, surest" in content
     where = urlsplit(url)
     for _ in range(5):  # ask for a screen-sized copy and hang up before the answer
         with socket.create_connection((where.hostname, where.port)) as client:

@@ -291,7 +291,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
                                 "tags always count)")
     searching.add_argument("--max-score", type=score_fraction, default=None, metavar="S",
                            help="only machine tags up to this confidence, 0..1: the doubtful "
-                                "ones, to check (manual tags do not count)")
+                                "ones, to check (the best score any model gave; tags added or "
+                                "confirmed by hand do not count)")
     add_db_option(searching)
     searching.add_argument("--include-missing", action="store_true",
                            help="also list images that were not found at the last scan")

@@ -26,6 +26,9 @@ from ..collection.store import (
 from .state import Review
 
 PAGE_SIZE = 100
+# How a results view may be ordered, and what the page calls each order.
+ORDERS = {"path": "folder and name", "doubtful": "least sure first",
+          "surest": "surest first"}
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 
 
@@ -36,6 +39,7 @@ def readable(name: str) -> str:
 
 
 TEMPLATES.env.filters["readable"] = readable
+TEMPLATES.env.globals["orders"] = ORDERS
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class Filter:
     low: float | None = None   # 0..1
     high: float | None = None
     words: str = ""
+    order: str = "path"
 
     @property
     def terms(self) -> list[str]:
@@ -69,7 +74,18 @@ class Filter:
         for name, value in (("min", self.low), ("max", self.high)):
             if value is not None:
                 fields[name] = f"{value * 100:g}"
+        if self.order != "path":
+            fields["order"] = self.order
         return urlencode({**fields, **more})
+
+    def ordered(self, matches: list[ImageMatch]) -> list[ImageMatch]:
+        """`matches` (sorted by path) in this view's order; tags a person added or
+        confirmed (no score) count as the surest."""
+        if self.order == "doubtful":
+            return sorted(matches, key=lambda m: (m.score is None, m.score or 0.0))
+        if self.order == "surest":
+            return sorted(matches, key=lambda m: (m.score is not None, -(m.score or 0.0)))
+        return matches
 
 
 def page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
@@ -110,7 +126,7 @@ def results(request: Request) -> Response:
     if not wanted.terms and not wanted.word_list:
         return RedirectResponse("/", status_code=303)
     with review.store() as store:
-        matches = _found(store, wanted)
+        matches = wanted.ordered(_found(store, wanted))
         shown = matches[(number - 1) * PAGE_SIZE: number * PAGE_SIZE]
         tags = {m.image.id: store.tags_of(m.image.path) for m in shown}
     machine = sorted({t for m in matches for t in m.matched if t.startswith(AUTO_ROOT + "/")},
@@ -242,9 +258,12 @@ def _image(request: Request) -> ImageRecord:
 
 
 def _filter(fields: Any) -> Filter:
+    order = str(fields.get("order") or "path")
+    if order not in ORDERS:
+        raise HTTPException(400, f"order must be one of {', '.join(ORDERS)}, got {order!r}")
     return Filter(str(fields.get("q", "")).strip(), fields.get("any") in ("1", "on"),
                   _percent(fields.get("min"), "min"), _percent(fields.get("max"), "max"),
-                  str(fields.get("text", "")).strip())
+                  str(fields.get("text", "")).strip(), order)
 
 
 def _percent(text: object, name: str) -> float | None:

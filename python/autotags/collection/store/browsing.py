@@ -4,7 +4,7 @@ have not caught up with."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .database import ID_LIST, Database, decode, id_list
@@ -26,6 +26,9 @@ class ImageRecord:
 class ImageMatch:
     image: ImageRecord
     matched: tuple[str, ...]   # the tags that made it match, as full paths
+    # How sure the surest of those tags is: the best score a model gave it, or None when
+    # a person put it there or confirmed it.
+    score: float | None = None
 
 
 def find_images(db: Database, terms: str | Sequence[str], *, text: Sequence[str],
@@ -38,9 +41,16 @@ def find_images(db: Database, terms: str | Sequence[str], *, text: Sequence[str]
         records = images_by_id(db, list(found))
         # The matched tags are few, the images many: each tag's path is made once.
         paths = tag_paths(db, set().union(*found.values()))
-        matches = [ImageMatch(records[image], tuple(sorted(paths[t] for t in tags)))
+        matches = [ImageMatch(records[image], tuple(sorted(paths[t] for t in tags)),
+                              _surest(tags.values()))
                    for image, tags in found.items()]
     return sorted(matches, key=lambda match: match.image.path)
+
+
+def _surest(certainties: Iterable[float | None]) -> float | None:
+    """The surest of a match's tags: None (a person's word) beats every score."""
+    scores = list(certainties)
+    return None if None in scores else max((s for s in scores if s is not None), default=None)
 
 
 def images_by_id(db: Database, ids: Sequence[int]) -> dict[int, ImageRecord]:

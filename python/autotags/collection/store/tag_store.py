@@ -186,8 +186,10 @@ class TagStore:
         a machine tag's label ('motorbike' finds motorcycle) and every category above it
         ('dog' finds malamute, 'animal' finds both). A term that names a category
         ('dog') finds what is in it, not other labels with the word ('hot dog').
-        ``min_score`` drops machine tags below that confidence (0..1), ``max_score``
-        those above it (and manual tags).
+        A tag's confidence on an image is the best score any model gave it there; a tag
+        a person added or confirmed is certain. ``min_score`` drops machine tags below
+        that confidence (0..1), ``max_score`` those above it and the certain ones, so
+        that what is left is what still needs checking.
         """
         return search_images(self._db, terms, text=text, match_any=match_any,
                              min_score=min_score, max_score=max_score,
@@ -197,9 +199,9 @@ class TagStore:
                     match_any: bool = False, min_score: float | None = None,
                     max_score: float | None = None,
                     include_missing: bool = False) -> list[ImageMatch]:
-        """As :meth:`search`, with each image's id and the tags that made it match
-        (``auto/text`` for the words of ``text``). ``max_score`` keeps only machine tags
-        up to that confidence (the doubtful ones)."""
+        """As :meth:`search`, with each image's id, the tags that made it match
+        (``auto/text`` for the words of ``text``) and how sure the surest of them is
+        (``score``: None when a person added or confirmed it)."""
         return browsing.find_images(self._db, terms, text=text, match_any=match_any,
                                     min_score=min_score, max_score=max_score,
                                     include_missing=include_missing)
