@@ -128,6 +128,19 @@ def test_malformed_tag_names_are_refused(tmp_path, bad):
     store.close()
 
 
+def test_the_root_of_machine_tags_is_neither_confirmed_nor_rejected(tmp_path):
+    """`tag-manual PHOTO auto` stored a confirmation of the root, which no model gives,
+    and `untag PHOTO auto` a rejection of it, and both said it was done."""
+    with TagStore(tmp_path / "tags.sqlite3") as store:
+        record(store, "/p/a.jpg", "D", {"cat": 0.9})
+        for change in (store.add_manual_tag, store.remove_manual_tag):
+            with pytest.raises(StoreError, match="root of the machine tags"):
+                change("/p/a.jpg", "Auto")
+        store.add_manual_tag("/p/a.jpg", "autos/vintage")  # a tag of one's own
+        assert {t.path for t in store.tags_of("/p/a.jpg")} == {"auto/cat", "autos/vintage"}
+        assert store.rejected_tags("/p/a.jpg") == []
+
+
 def test_remove_manual_tag(tmp_path):
     with TagStore(tmp_path / "tags.sqlite3") as store:
         store.add_manual_tag("/p/1.jpg", "people/bob")

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from .. import __version__, locations
-from ..errors import AutotagsError
+from ..errors import AutotagsError, SettingsError
 from . import collection, digikam, models, serve, tagging, xmp
 from .options import (
     EXIT_BUG,
@@ -22,6 +22,7 @@ from .options import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_SETUP_FAILED,
+    EXIT_USAGE,
     HelpFormatter,
 )
 
@@ -108,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("error: the tag database %s failed: %s (is the disk full or read-only, or "
                   "another program holding the file?)", database, error)
         return EXIT_SETUP_FAILED
+    except SettingsError as error:  # arguments that only the command itself can judge
+        log.error("error: %s", error)
+        return EXIT_USAGE
     except (AutotagsError, OSError) as error:
         log.error("error: %s", error)
         return EXIT_SETUP_FAILED

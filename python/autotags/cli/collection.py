@@ -26,9 +26,11 @@ from .options import (
     add_db_option,
     add_engine_options,
     cluster_address,
+    corrected_tag,
     existing_file,
     open_store,
     score_fraction,
+    search_word,
     tag_name,
 )
 from .output_reports import print_output_report, reports_as_json
@@ -134,6 +136,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not args.terms and not args.text:
         raise SettingsError("search needs a TERM, or words to find in photos' text with "
                             "--text WORD...")
+    if args.min_score is not None and args.max_score is not None and \
+            args.min_score > args.max_score:
+        raise SettingsError(f"--min-score {args.min_score:g} is above --max-score "
+                            f"{args.max_score:g}: no tag can be both")
     with open_store(args) as store:
         paths = store.search(args.terms, text=args.text or (), match_any=args.any,
                              min_score=args.min_score, max_score=args.max_score,
@@ -279,8 +285,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
                     "finds banana). With --text, the words are looked for in the text "
                     "read in photos (by a text model such as pp-ocrv4). Exit status 1 if "
                     "nothing matches.")
-    searching.add_argument("terms", nargs="*", metavar="TERM")
-    searching.add_argument("--text", nargs="+", metavar="WORD",
+    searching.add_argument("terms", nargs="*", metavar="TERM", type=tag_name)
+    searching.add_argument("--text", nargs="+", metavar="WORD", type=search_word,
                            help="images whose text holds every WORD (with --any: one of them), "
                                 "case and accents ignored; 'word*' matches words starting so. "
                                 "With TERMs too, images must match both")
@@ -315,7 +321,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
                     "by scans. A tag below `auto/` (e.g. `auto/dog`) confirms a machine tag: "
                     "it then survives Replace scans, and a rejection of it is lifted.")
     manual.add_argument("path", metavar="PATH")
-    manual.add_argument("tag", metavar="TAG", type=tag_name)
+    manual.add_argument("tag", metavar="TAG", type=corrected_tag)
     add_db_option(manual)
     manual.set_defaults(handler=cmd_tag_manual)
 
@@ -326,6 +332,6 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
                     "this image adds it back (any mode or policy, also after the file is "
                     "edited); `show` lists it as rejected, and `tag-manual` confirms it again.")
     untag.add_argument("path", metavar="PATH")
-    untag.add_argument("tag", metavar="TAG", type=tag_name)
+    untag.add_argument("tag", metavar="TAG", type=corrected_tag)
     add_db_option(untag)
     untag.set_defaults(handler=cmd_untag)

@@ -7,6 +7,7 @@ the record of what outputs wrote (:mod:`.keyword_ledger`) and search.
 
 from ..files import FileState
 from .browsing import ImageMatch, ImageRecord
+from .corrections import split_corrected_tag
 from .database import StoreError
 from .keyword_ledger import KeywordEntry, KeywordLedger
 from .records import (
@@ -26,6 +27,7 @@ from .records import (
 )
 from .tag_store import TagStore
 from .tag_tree import split_tag_path
+from .text_lines import full_text_query
 
 __all__ = [
     "AUTO_ROOT",
@@ -48,5 +50,7 @@ __all__ = [
     "TagNode",
     "TagStore",
     "WrittenKeywords",
+    "full_text_query",
+    "split_corrected_tag",
     "split_tag_path",
 ]

@@ -13,9 +13,19 @@ from .records import AUTO_ROOT, IMPORTED_SOURCE, MANUAL_SOURCE
 from .tag_tree import image_tag_paths, split_tag_path, tag_id
 
 
+def split_corrected_tag(tag: str) -> list[str]:
+    """The parts of a tag a person adds or removes: any tag but ``auto`` alone, the root
+    of the machine tags, which no model gives and so cannot be confirmed or rejected."""
+    parts = split_tag_path(tag)
+    if len(parts) == 1 and _is_machine_tag(parts):
+        raise StoreError(f"{tag!r} is the root of the machine tags: name one below it "
+                         f"({AUTO_ROOT}/dog) or a tag of your own")
+    return parts
+
+
 def add_manual_tag(db: Database, path: StrPath, tag: str) -> None:
     """See :meth:`autotags.TagStore.add_manual_tag`."""
-    parts = split_tag_path(tag)
+    parts = split_corrected_tag(tag)
     with db.transaction():
         image = db.ensure_image(path)
         tag_key = tag_id(db, parts, create=True)
@@ -29,7 +39,7 @@ def add_manual_tag(db: Database, path: StrPath, tag: str) -> None:
 
 def remove_manual_tag(db: Database, path: StrPath, tag: str) -> bool:
     """See :meth:`autotags.TagStore.remove_manual_tag`."""
-    parts = split_tag_path(tag)
+    parts = split_corrected_tag(tag)
     with db.transaction():
         image = db.image_id(path)
         tag_key = tag_id(db, parts, create=False)
