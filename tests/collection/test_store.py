@@ -133,11 +133,24 @@ def test_the_root_of_machine_tags_is_neither_confirmed_nor_rejected(tmp_path):
     and `untag PHOTO auto` a rejection of it, and both said it was done."""
     with TagStore(tmp_path / "tags.sqlite3") as store:
         record(store, "/p/a.jpg", "D", {"cat": 0.9})
-        for change in (store.add_manual_tag, store.remove_manual_tag):
-            with pytest.raises(StoreError, match="root of the machine tags"):
-                change("/p/a.jpg", "Auto")
+        with pytest.raises(StoreError, match="root of the machine tags"):
+            store.add_manual_tag("/p/a.jpg", "Auto")
+        assert store.remove_manual_tag("/p/a.jpg", "auto") is False
         store.add_manual_tag("/p/a.jpg", "autos/vintage")  # a tag of one's own
         assert {t.path for t in store.tags_of("/p/a.jpg")} == {"auto/cat", "autos/vintage"}
+        assert store.rejected_tags("/p/a.jpg") == []
+
+
+def test_a_root_tag_stored_by_an_older_version_can_still_be_removed(tmp_path):
+    with TagStore(tmp_path / "tags.sqlite3") as store:
+        record(store, "/p/a.jpg", "D", {"cat": 0.9})
+        root = store._db.execute("SELECT id FROM tags WHERE name = 'auto'").fetchone()[0]
+        with store.transaction():
+            store._db.execute("INSERT INTO image_tags(image_id, tag_id, source) "
+                              "SELECT id, ?, 'manual' FROM images", (root,))
+        assert "auto" in {t.path for t in store.tags_of("/p/a.jpg")}
+        assert store.remove_manual_tag("/p/a.jpg", "auto") is True
+        assert {t.path for t in store.tags_of("/p/a.jpg")} == {"auto/cat"}
         assert store.rejected_tags("/p/a.jpg") == []
 
 

@@ -25,8 +25,8 @@ from .options import (
     HelpFormatter,
     add_db_option,
     add_engine_options,
+    added_tag,
     cluster_address,
-    corrected_tag,
     existing_file,
     open_store,
     score_fraction,
@@ -321,7 +321,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
                     "by scans. A tag below `auto/` (e.g. `auto/dog`) confirms a machine tag: "
                     "it then survives Replace scans, and a rejection of it is lifted.")
     manual.add_argument("path", metavar="PATH")
-    manual.add_argument("tag", metavar="TAG", type=corrected_tag)
+    manual.add_argument("tag", metavar="TAG", type=added_tag)
     add_db_option(manual)
     manual.set_defaults(handler=cmd_tag_manual)
 
@@ -332,6 +332,6 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
                     "this image adds it back (any mode or policy, also after the file is "
                     "edited); `show` lists it as rejected, and `tag-manual` confirms it again.")
     untag.add_argument("path", metavar="PATH")
-    untag.add_argument("tag", metavar="TAG", type=corrected_tag)
+    untag.add_argument("tag", metavar="TAG", type=tag_name)
     add_db_option(untag)
     untag.set_defaults(handler=cmd_untag)

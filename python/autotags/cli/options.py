@@ -13,7 +13,7 @@ from ..collection.store import (
     StoreError,
     TagStore,
     full_text_query,
-    split_corrected_tag,
+    split_added_tag,
     split_tag_path,
 )
 from ..models.catalogue import DEFAULT_ACCURACY, MAX_ACCURACY, MIN_ACCURACY, load_catalogue
@@ -165,7 +165,7 @@ def _checked_by(check: Callable[[str], object], error: type[Exception]
 
 
 tag_name = _checked_by(split_tag_path, StoreError)  # people/alice, as the store takes it
-corrected_tag = _checked_by(split_corrected_tag, StoreError)  # as tag-manual and untag take it
+added_tag = _checked_by(split_added_tag, StoreError)  # as tag-manual takes it
 search_word = _checked_by(lambda word: full_text_query([word], match_any=False), StoreError)
 cluster_address = _checked_by(parse_cluster, ValueError)
 

@@ -7,7 +7,7 @@ the record of what outputs wrote (:mod:`.keyword_ledger`) and search.
 
 from ..files import FileState
 from .browsing import ImageMatch, ImageRecord
-from .corrections import split_corrected_tag
+from .corrections import split_added_tag
 from .database import StoreError
 from .keyword_ledger import KeywordEntry, KeywordLedger
 from .records import (
@@ -51,6 +51,6 @@ __all__ = [
     "TagStore",
     "WrittenKeywords",
     "full_text_query",
-    "split_corrected_tag",
+    "split_added_tag",
     "split_tag_path",
 ]

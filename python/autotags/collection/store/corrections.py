@@ -13,9 +13,9 @@ from .records import AUTO_ROOT, IMPORTED_SOURCE, MANUAL_SOURCE
 from .tag_tree import image_tag_paths, split_tag_path, tag_id
 
 
-def split_corrected_tag(tag: str) -> list[str]:
-    """The parts of a tag a person adds or removes: any tag but ``auto`` alone, the root
-    of the machine tags, which no model gives and so cannot be confirmed or rejected."""
+def split_added_tag(tag: str) -> list[str]:
+    """The parts of a tag a person adds: any tag but ``auto`` alone, the root of the
+    machine tags, which no model gives and so cannot be confirmed."""
     parts = split_tag_path(tag)
     if len(parts) == 1 and _is_machine_tag(parts):
         raise StoreError(f"{tag!r} is the root of the machine tags: name one below it "
@@ -25,7 +25,7 @@ def split_corrected_tag(tag: str) -> list[str]:
 
 def add_manual_tag(db: Database, path: StrPath, tag: str) -> None:
     """See :meth:`autotags.TagStore.add_manual_tag`."""
-    parts = split_corrected_tag(tag)
+    parts = split_added_tag(tag)
     with db.transaction():
         image = db.ensure_image(path)
         tag_key = tag_id(db, parts, create=True)
@@ -39,13 +39,13 @@ def add_manual_tag(db: Database, path: StrPath, tag: str) -> None:
 
 def remove_manual_tag(db: Database, path: StrPath, tag: str) -> bool:
     """See :meth:`autotags.TagStore.remove_manual_tag`."""
-    parts = split_corrected_tag(tag)
+    parts = split_tag_path(tag)
     with db.transaction():
         image = db.image_id(path)
         tag_key = tag_id(db, parts, create=False)
         if image is None or tag_key is None:
             return False
-        if _is_machine_tag(parts):
+        if _is_machine_tag(parts) and len(parts) > 1:  # `auto` alone is no machine tag
             _reject(db, image, tag_key)
             return True  # rejected from now on, whether or not a model had added it yet
         keywords_changed(db, image)
