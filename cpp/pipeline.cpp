@@ -287,10 +287,11 @@ void ResultStream::complete_request(std::size_t s, std::size_t slot, std::except
             --stage.text_jobs_open;
         }
     }
-    {
-        std::lock_guard lock(stage.requests_mutex);
-        stage.idle_requests.push_back(slot);
-    }
+    // Handed back and announced under the lock, as the callback's last touch of the
+    // stream: once the dispatcher sees every request idle the stream may end, and its
+    // end must not depend on how long OpenVINO's wait() waits for a callback to return.
+    std::lock_guard lock(stage.requests_mutex);
+    stage.idle_requests.push_back(slot);
     stage.request_idle.notify_all();
 }
 
