@@ -44,8 +44,8 @@ def matching_tags_and_text(db: Database, terms: str | Sequence[str], *,
     with_text = images_with_text(db, text, match_any=match_any, include_missing=include_missing)
     text_tag = text_tag_id(db)
     marks = {} if text_tag is None else _certainties(db.execute(
-        "SELECT image_id, tag_id, source, confidence FROM image_tags WHERE tag_id = ?",
-        (text_tag,)))
+        f"""SELECT image_id, tag_id, source, confidence FROM image_tags
+            WHERE tag_id = ? AND image_id IN ({ID_LIST})""", (text_tag, id_list(with_text))))
     return {image: {**({} if found is None else found[image]), **marks.get(image, {})}
             for image in with_text if found is None or image in found}
 
